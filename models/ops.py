@@ -1,0 +1,34 @@
+"""Work that failed for good, kept so an operator can see why and replay it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, id_column, utcnow
+
+
+class FailedJob(Base):
+    """Arguments and error are stored redacted: no token may ever reach this table."""
+
+    __tablename__ = "failed_jobs"
+    __table_args__ = (Index("ix_failed_jobs_task_name_status", "task_name", "status"),)
+
+    id: Mapped[str] = id_column()
+    task_name: Mapped[str] = mapped_column(String(100))
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    args: Mapped[list[Any]] = mapped_column(default=list)
+    kwargs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error_class: Mapped[str] = mapped_column(String(100))
+    error_message: Mapped[str] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    hint: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    post_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="failed")  # failed | requeued
+    requeue_count: Mapped[int] = mapped_column(Integer, default=0)
+    requeued_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,46 @@
+"""What Celery beat runs, and when.
+
+Beat only sends wake-ups: every task it triggers reads the database for what is due, so running two
+beats by mistake, or missing a tick, costs nothing but a duplicate wake-up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from celery.schedules import crontab
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
+
+
+def beat_schedule(settings: "Settings") -> dict[str, dict[str, Any]]:
+    return {
+        "dispatch-due-every-minute": {
+            "task": "publishing.dispatch_due",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
+        "pull-insights-daily": {
+            "task": "insights.pull_all",
+            "schedule": crontab(minute=15, hour=3),
+            "options": {"expires": 3600},
+        },
+        "plan-next-month": {
+            "task": "calendar.plan_next_month",
+            "schedule": crontab(minute=0, hour=2, day_of_month=str(settings.plan_next_month_day)),
+            "options": {"expires": 3600},
+        },
+        "weekly-report-inputs": {
+            "task": "analysis.build_all_reports",
+            "schedule": crontab(minute=0, hour=6, day_of_week="mon"),
+            "kwargs": {"period": "week"},
+            "options": {"expires": 3600},
+        },
+        "monthly-report-inputs": {
+            "task": "analysis.build_all_reports",
+            "schedule": crontab(minute=30, hour=6, day_of_month="1"),
+            "kwargs": {"period": "month"},
+            "options": {"expires": 3600},
+        },
+    }

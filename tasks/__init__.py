@@ -1,0 +1,1 @@
+"""One module per pipeline stage. Task bodies are thin; the logic is plain functions beside them."""

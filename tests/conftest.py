@@ -1,0 +1,124 @@
+"""Shared fixtures: a database per backend (SQLite and PostgreSQL), real Redis, the sandbox Graph
+server over loopback HTTP, and real Celery worker processes.
+
+Database tests run once per backend in ``SOCIALCAL_TEST_BACKENDS`` (default ``sqlite,postgresql``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from cryptography.fernet import Fernet
+
+# Before anything imports worker.app: the test process and its workers share one broker db and keys.
+os.environ["SOCIALCAL_BROKER_URL"] = os.environ.get("SOCIALCAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.pop("SOCIALCAL_REDIS_URL", None)
+os.environ["SOCIALCAL_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
+os.environ.setdefault("SOCIALCAL_LOG_FORMAT", "json")
+os.environ.pop("SOCIALCAL_FB_APP_SECRET", None)
+
+import pytest  # noqa: E402
+
+from support.services import REDIS_URL, check_redis, create_database, drop_database, truncate_all  # noqa: E402
+from support.workers import WorkerProcess  # noqa: E402
+from worker.settings import get_settings  # noqa: E402
+
+BACKENDS = [b.strip() for b in os.environ.get("SOCIALCAL_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One migrated database per backend for the whole session (emptied between tests)."""
+    url = create_database(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def db(backend_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty database, configured as this process's SOCIALCAL_DATABASE_URL."""
+    truncate_all(backend_db)
+    monkeypatch.setenv("SOCIALCAL_DATABASE_URL", backend_db)
+    get_settings.cache_clear()
+    yield backend_db
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> "object":
+    import redis
+
+    check_redis()
+    return redis.Redis.from_url(REDIS_URL)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator["object"]:
+    from graph.sandbox import SandboxServer
+
+    server = SandboxServer(host="127.0.0.1", port=0, seed=7)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: "object", monkeypatch: pytest.MonkeyPatch) -> Iterator["object"]:
+    """The sandbox, emptied of objects, stats and faults, with this process pointed at it."""
+    sandbox_server.reset()  # type: ignore[attr-defined]
+    monkeypatch.setenv("SOCIALCAL_GRAPH_URL", sandbox_server.graph_url)  # type: ignore[attr-defined]
+    monkeypatch.setenv("SOCIALCAL_GRAPH_VIDEO_URL", sandbox_server.video_url)  # type: ignore[attr-defined]
+    get_settings.cache_clear()
+    yield sandbox_server
+    get_settings.cache_clear()
+
+
+def worker_env(database_url: str, sandbox_server: "object", **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALCAL_")}
+    env.update({
+        "SOCIALCAL_DATABASE_URL": database_url,
+        "SOCIALCAL_BROKER_URL": os.environ["SOCIALCAL_BROKER_URL"],
+        "SOCIALCAL_ENCRYPTION_KEYS": os.environ["SOCIALCAL_ENCRYPTION_KEYS"],
+        "SOCIALCAL_GRAPH_URL": sandbox_server.graph_url,  # type: ignore[attr-defined]
+        "SOCIALCAL_GRAPH_VIDEO_URL": sandbox_server.video_url,  # type: ignore[attr-defined]
+        "SOCIALCAL_LOG_FORMAT": "json",
+        "SOCIALCAL_GRAPH_TIMEOUT_SECONDS": "3",
+    })
+    env.update(extra)
+    return env
+
+
+class WorkerFactory:
+    """Starts real worker processes for one test and stops (or kills) them all afterwards."""
+
+    def __init__(self, database_url: str, sandbox_server: "object", log_dir: Path) -> None:
+        self.database_url = database_url
+        self.sandbox_server = sandbox_server
+        self.log_dir = log_dir
+        self.started: list[WorkerProcess] = []
+
+    def start(self, queues: tuple[str, ...] = ("publish", "default", "insights"), name: str | None = None,
+              **extra_env: str) -> WorkerProcess:
+        proc = WorkerProcess(worker_env(self.database_url, self.sandbox_server, **extra_env), self.log_dir,
+                             queues, name=name)
+        self.started.append(proc)
+        return proc.start()
+
+    def logs(self) -> str:
+        return "\n".join(p.read_log() for p in self.started)
+
+    def stop_all(self) -> None:
+        for proc in self.started:
+            proc.stop()
+
+
+@pytest.fixture
+def workers(db: str, sandbox: "object", redis_client: "object", tmp_path: Path) -> Iterator[WorkerFactory]:
+    """Real Celery workers on real Redis against this test's database and the sandbox."""
+    redis_client.flushdb()  # type: ignore[attr-defined]
+    factory = WorkerFactory(db, sandbox, tmp_path)
+    yield factory
+    factory.stop_all()
+    redis_client.flushdb()  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Helpers the tests share: real services, databases per backend, and real Celery worker processes."""

@@ -1,0 +1,54 @@
+import pytest
+from cryptography.fernet import Fernet
+
+from worker.settings import Settings, SettingsError
+
+
+def test_defaults_match_the_contract():
+    s = Settings.from_env({})
+    assert s.database_url == "sqlite:///socialcal.db"
+    assert s.broker_url == "redis://localhost:6379/0"
+    assert s.budget_redis_url == s.broker_url
+    assert s.graph_calls_per_hour == 200
+    assert s.graph_url.startswith("https://graph.facebook.com/v")
+    assert s.graph_video_url.startswith("https://graph-video.facebook.com/v")
+    assert s.encryption_keys == ()
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("SOCIALCAL_DATABASE_URL", "not a url"),
+    ("SOCIALCAL_BROKER_URL", "htp:/broken"),
+    ("SOCIALCAL_GRAPH_URL", "ftp://graph"),
+    ("SOCIALCAL_GRAPH_URL", "http://"),
+    ("SOCIALCAL_REDIS_URL", "redis://host:notaport/0"),
+    ("SOCIALCAL_ENCRYPTION_KEYS", "not-a-fernet-key"),
+    ("SOCIALCAL_GRAPH_CALLS_PER_HOUR", "-5"),
+    ("SOCIALCAL_GRAPH_CALLS_PER_HOUR", "lots"),
+    ("SOCIALCAL_INSIGHTS_BUDGET_SHARE", "1.5"),
+])
+def test_bad_value_is_one_line_naming_the_variable(name, value):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: value})
+    message = str(caught.value)
+    assert message.startswith(name + ":")
+    assert "\n" not in message
+
+
+def test_keys_newest_first_and_redis_url_explicit():
+    k1, k2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    s = Settings.from_env({"SOCIALCAL_ENCRYPTION_KEYS": f"{k1}, {k2}", "SOCIALCAL_REDIS_URL": "redis://r:6379/3",
+                           "SOCIALCAL_GRAPH_URL": "http://127.0.0.1:9/v24.0/"})
+    assert s.encryption_keys == (k1, k2)
+    assert s.budget_redis_url == "redis://r:6379/3"
+    assert s.graph_url == "http://127.0.0.1:9/v24.0"
+
+
+def test_second_key_malformed_is_named_by_position():
+    good = Fernet.generate_key().decode()
+    with pytest.raises(SettingsError, match="key #2"):
+        Settings.from_env({"SOCIALCAL_ENCRYPTION_KEYS": f"{good},bad"})
+
+
+def test_app_secret_not_in_repr():
+    s = Settings.from_env({"SOCIALCAL_FB_APP_SECRET": "topsecretvalue"})
+    assert "topsecretvalue" not in repr(s)

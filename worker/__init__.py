@@ -1,0 +1,1 @@
+"""The Celery app, settings, logging and the `socialcal` command."""

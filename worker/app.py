@@ -1,0 +1,82 @@
+"""The Celery app ``worker.app:app``, configured for at-least-once delivery.
+
+Late acks plus reject-on-worker-lost mean a message is only gone once its task finished; a killed
+worker's message comes back. Redis redelivers an unacked message after the visibility timeout, so
+the timeout is long (two hours), the same for broker and any result backend, and the task time limits
+sit far below it: no healthy task is ever redelivered while it still runs. Because redelivery can
+still happen, every task is safe to run twice; the database, not the broker, is the source of truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging, worker_process_init
+from kombu import Queue as KombuQueue
+
+from schedules.beat import beat_schedule
+from worker.logging import configure_logging
+from worker.queues import TASK_ROUTES, WORKER_QUEUES, Queue
+from worker.settings import get_settings
+
+VISIBILITY_TIMEOUT_SECONDS = 2 * 3600
+SOFT_TIME_LIMIT_SECONDS = 300
+HARD_TIME_LIMIT_SECONDS = 360
+
+TASK_MODULES = [
+    "tasks.planning",
+    "tasks.intake",
+    "tasks.approval",
+    "tasks.publishing",
+    "tasks.insights",
+    "tasks.analysis",
+    "tasks.ops",
+]
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    celery_app = Celery("socialcal", broker=settings.broker_url, include=TASK_MODULES)
+    transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    celery_app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options=transport_options,
+        result_backend_transport_options=transport_options,
+        task_ignore_result=True,
+        task_soft_time_limit=SOFT_TIME_LIMIT_SECONDS,
+        task_time_limit=HARD_TIME_LIMIT_SECONDS,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_default_queue=Queue.DEFAULT.value,
+        task_queues=[KombuQueue(q.value, routing_key=q.value) for q in WORKER_QUEUES],
+        task_routes=TASK_ROUTES,
+        task_create_missing_queues=True,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        broker_connection_retry_on_startup=True,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        enable_utc=True,
+        timezone="UTC",
+        beat_schedule=beat_schedule(settings),
+    )
+    return celery_app
+
+
+@setup_logging.connect
+def _configure_celery_logging(**_kwargs: Any) -> None:
+    # Connecting here stops Celery from installing its own handlers: ours redact secrets.
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+
+@worker_process_init.connect
+def _configure_child_logging(**_kwargs: Any) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+
+app = make_app()

@@ -1,0 +1,58 @@
+"""``socialcal posts list|show``."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from models import PostStatus, SocialPost
+from models.db import transaction
+from worker.cli.root import UserError, cli, emit_json, emit_table, json_option
+from worker.cli.views import event_view, post_view
+
+
+@cli.group()
+def posts() -> None:
+    """Posts and their audit trail."""
+
+
+@posts.command("list")
+@click.option("--tenant", "tenant_id", help="Only this tenant's posts.")
+@click.option("--status", type=click.Choice([s.value for s in PostStatus]), help="Only posts in this status.")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+def posts_list(tenant_id: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """List posts, soonest first."""
+    query = select(SocialPost).order_by(SocialPost.scheduled_at, SocialPost.created_at).limit(limit)
+    if tenant_id:
+        query = query.where(SocialPost.tenant_id == tenant_id)
+    if status:
+        query = query.where(SocialPost.status == status)
+    with transaction() as session:
+        rows = [post_view(p) for p in session.scalars(query)]
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ["id", "status", "content_type", "scheduled_at", "external_id", "message"])
+
+
+@posts.command("show")
+@click.argument("post_id")
+@json_option
+def posts_show(post_id: str, as_json: bool) -> None:
+    """Show one post with its audit trail."""
+    with transaction() as session:
+        post = session.get(SocialPost, post_id)
+        if post is None:
+            raise UserError(f"no post {post_id}")
+        data = post_view(post) | {"events": [event_view(e) for e in post.events]}
+    if as_json:
+        emit_json(data)
+        return
+    for key, value in data.items():
+        if key != "events":
+            click.echo(f"{key:>16}: {value if value not in (None, [], {}) else '-'}")
+    click.echo("events:")
+    for event in data["events"]:
+        click.echo(f"  {event['created_at']:%Y-%m-%d %H:%M:%S}  {event['kind']:<18} {event['actor'] or '-':<16} "
+                   f"{event['detail'] or ''}")

@@ -1,0 +1,49 @@
+"""``socialcal worker``, ``beat`` and ``sandbox``: long-running processes."""
+
+from __future__ import annotations
+
+import click
+
+from worker.cli.root import cli
+from worker.queues import WORKER_QUEUES
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--queues", "-Q", default=",".join(q.value for q in WORKER_QUEUES), show_default=True)
+@click.option("--concurrency", "-c", type=int, default=None, help="Worker processes (default: CPU count).")
+@click.option("--pool", default="prefork", show_default=True)
+@click.pass_context
+def worker(ctx: click.Context, queues: str, concurrency: int | None, pool: str) -> None:
+    """Run a Celery worker (extra options are passed to Celery)."""
+    from worker.app import app
+
+    argv = ["worker", "-Q", queues, "--pool", pool, "--loglevel", "INFO", *ctx.args]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    app.worker_main(argv)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def beat(ctx: click.Context) -> None:
+    """Run Celery beat (dispatch_due every minute, daily insights, monthly planning, reports)."""
+    from worker.app import app
+
+    app.start(["beat", "--loglevel", "INFO", *ctx.args])
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--pages", default=3, show_default=True, type=int, help="Demo Pages to create at start.")
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--calls-per-window", default=200, show_default=True, type=int)
+@click.option("--window-seconds", default=3600, show_default=True, type=int)
+@click.option("--latency-ms", default=0, show_default=True, type=int)
+def sandbox(host: str, port: int, pages: int, seed: int, calls_per_window: int, window_seconds: int,
+            latency_ms: int) -> None:
+    """Serve the sandbox Graph API on loopback (for the demo, tests and benchmarks)."""
+    from graph.sandbox import serve
+
+    serve(host=host, port=port, demo_pages=pages, seed=seed, calls_per_window=calls_per_window,
+          window_seconds=window_seconds, latency_ms=latency_ms)

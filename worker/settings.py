@@ -1,0 +1,192 @@
+"""One settings object, read once from the ``SOCIALCAL_*`` environment.
+
+Every knob the pipeline has lives here so that an operator can read one file to know what can be
+set, and so that a bad value stops start-up with one line naming the variable instead of failing
+later, mid-publish, with a stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Callable, Mapping, TypeVar
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+DEFAULT_GRAPH_VERSION = "v24.0"
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A configuration value is unusable; the message is one line naming the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///socialcal.db"
+    broker_url: str = "redis://localhost:6379/0"
+    redis_url: str | None = None
+    graph_url: str = f"https://graph.facebook.com/{DEFAULT_GRAPH_VERSION}"
+    graph_video_url: str = f"https://graph-video.facebook.com/{DEFAULT_GRAPH_VERSION}"
+    encryption_keys: tuple[str, ...] = ()
+    fb_app_secret: str | None = field(default=None, repr=False)
+    graph_calls_per_hour: int = 200
+    # Budget window in seconds; shrinking it lets benchmarks and tests see a full hour's behaviour.
+    graph_budget_window_seconds: int = 3600
+    # Share of each token's budget that insights work may use, so publishing always has room.
+    insights_budget_share: float = 0.6
+    # Usage percentage (X-App-Usage, X-Page-Usage, BUC) at which a scope pauses itself.
+    usage_pause_percent: float = 90.0
+    # How long a claimed post stays leased to one worker before dispatch_due may take it back.
+    publish_lease_seconds: int = 300
+    # An approved post enqueued this long ago and still approved is assumed lost from the broker.
+    redispatch_after_seconds: int = 300
+    # Transient retries per task before it is written to failed_jobs.
+    max_transient_retries: int = 5
+    # Longest countdown ever handed to the broker; longer waits become due times in the database.
+    max_broker_countdown_seconds: int = 240
+    plan_next_month_day: int = 20
+    insights_backfill_days: int = 90
+    insights_spread_seconds: int = 3600
+    anomaly_threshold: float = 3.5
+    post_metrics_days: int = 28
+    graph_timeout_seconds: float = 30.0
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "INFO"
+
+    @property
+    def budget_redis_url(self) -> str:
+        """Redis holding the call budget: explicit, else the broker when the broker is Redis."""
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url.startswith(("redis://", "rediss://", "unix://")):
+            return self.broker_url
+        raise SettingsError("SOCIALCAL_REDIS_URL: required when SOCIALCAL_BROKER_URL is not Redis")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        defaults = cls()
+        return cls(
+            database_url=reader.url("SOCIALCAL_DATABASE_URL", defaults.database_url,
+                                    schemes=("sqlite", "postgresql", "postgresql+psycopg")),
+            broker_url=reader.url("SOCIALCAL_BROKER_URL", defaults.broker_url,
+                                  schemes=("redis", "rediss", "memory", "filesystem", "amqp", "sqla+sqlite")),
+            redis_url=reader.url("SOCIALCAL_REDIS_URL", None, schemes=("redis", "rediss", "unix")),
+            graph_url=reader.url("SOCIALCAL_GRAPH_URL", defaults.graph_url, schemes=("http", "https")),
+            graph_video_url=reader.url("SOCIALCAL_GRAPH_VIDEO_URL", defaults.graph_video_url,
+                                       schemes=("http", "https")),
+            encryption_keys=reader.fernet_keys("SOCIALCAL_ENCRYPTION_KEYS"),
+            fb_app_secret=env.get("SOCIALCAL_FB_APP_SECRET") or None,
+            graph_calls_per_hour=reader.number("SOCIALCAL_GRAPH_CALLS_PER_HOUR", defaults.graph_calls_per_hour, int, minimum=1),
+            graph_budget_window_seconds=reader.number("SOCIALCAL_GRAPH_BUDGET_WINDOW_SECONDS",
+                                                      defaults.graph_budget_window_seconds, int, minimum=1),
+            insights_budget_share=reader.number("SOCIALCAL_INSIGHTS_BUDGET_SHARE", defaults.insights_budget_share,
+                                                float, minimum=0.0, maximum=1.0),
+            usage_pause_percent=reader.number("SOCIALCAL_USAGE_PAUSE_PERCENT", defaults.usage_pause_percent,
+                                              float, minimum=1.0, maximum=100.0),
+            publish_lease_seconds=reader.number("SOCIALCAL_PUBLISH_LEASE_SECONDS", defaults.publish_lease_seconds,
+                                                int, minimum=5),
+            redispatch_after_seconds=reader.number("SOCIALCAL_REDISPATCH_AFTER_SECONDS",
+                                                   defaults.redispatch_after_seconds, int, minimum=1),
+            max_transient_retries=reader.number("SOCIALCAL_MAX_TRANSIENT_RETRIES", defaults.max_transient_retries,
+                                                int, minimum=0),
+            max_broker_countdown_seconds=reader.number("SOCIALCAL_MAX_BROKER_COUNTDOWN_SECONDS",
+                                                       defaults.max_broker_countdown_seconds, int, minimum=1,
+                                                       maximum=600),
+            plan_next_month_day=reader.number("SOCIALCAL_PLAN_NEXT_MONTH_DAY", defaults.plan_next_month_day, int,
+                                              minimum=1, maximum=28),
+            insights_backfill_days=reader.number("SOCIALCAL_INSIGHTS_BACKFILL_DAYS", defaults.insights_backfill_days,
+                                                 int, minimum=1),
+            insights_spread_seconds=reader.number("SOCIALCAL_INSIGHTS_SPREAD_SECONDS",
+                                                  defaults.insights_spread_seconds, int, minimum=0),
+            anomaly_threshold=reader.number("SOCIALCAL_ANOMALY_THRESHOLD", defaults.anomaly_threshold, float,
+                                            minimum=0.1),
+            post_metrics_days=reader.number("SOCIALCAL_POST_METRICS_DAYS", defaults.post_metrics_days, int, minimum=1),
+            graph_timeout_seconds=reader.number("SOCIALCAL_GRAPH_TIMEOUT_SECONDS", defaults.graph_timeout_seconds,
+                                                float, minimum=0.1),
+            log_format=reader.choice("SOCIALCAL_LOG_FORMAT", defaults.log_format, ("auto", "json", "console")),
+            log_level=reader.choice("SOCIALCAL_LOG_LEVEL", defaults.log_level,
+                                    ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
+        )
+
+
+class _Reader:
+    """Parses one variable at a time and turns every failure into a one-line SettingsError."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def url(self, name: str, default: str | None, *, schemes: tuple[str, ...]) -> str | None:
+        value = self._raw(name)
+        if value is None:
+            return default
+        parts = urlsplit(value)
+        if parts.scheme not in schemes:
+            raise SettingsError(f"{name}: unsupported or unparsable URL (scheme must be one of {', '.join(schemes)})")
+        if parts.scheme in ("http", "https") and not parts.netloc:
+            raise SettingsError(f"{name}: URL has no host")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise SettingsError(f"{name}: URL has an invalid port") from None
+        return value.rstrip("/") if parts.scheme in ("http", "https") else value
+
+    def number(self, name: str, default: T, kind: Callable[[str], T], *, minimum: float | None = None,
+               maximum: float | None = None) -> T:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            parsed = kind(value)
+        except ValueError:
+            raise SettingsError(f"{name}: expected {kind.__name__}, got {value!r}") from None
+        if minimum is not None and parsed < minimum:  # type: ignore[operator]
+            raise SettingsError(f"{name}: must be at least {minimum}, got {value}")
+        if maximum is not None and parsed > maximum:  # type: ignore[operator]
+            raise SettingsError(f"{name}: must be at most {maximum}, got {value}")
+        return parsed
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+        value = self._raw(name)
+        if value is None:
+            return default
+        value = value.upper() if upper else value.lower()
+        if value not in choices:
+            raise SettingsError(f"{name}: must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def fernet_keys(self, name: str) -> tuple[str, ...]:
+        value = self._raw(name)
+        if value is None:
+            return ()
+        keys = tuple(k.strip() for k in value.split(",") if k.strip())
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                raise SettingsError(f"{name}: key #{position} is not a valid Fernet key "
+                                    "(generate one with `socialcal keys generate`)") from None
+        return keys
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings.from_env()
