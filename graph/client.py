@@ -1,0 +1,569 @@
+"""A thin, non-retrying client for the Graph API calls that publish to and read from a Facebook Page.
+
+Why it looks the way it does:
+
+* **No retries here.** Whether to retry depends on the error class and on what the task already
+  stored (DESIGN.md rules 3–4), so every failure is raised as a ``graph.errors`` class and the task
+  decides.
+* **Primitives, not flows.** Albums and Reels take several calls, and the caller must store each id
+  the Graph API returns before making the next call; so each step is its own method.
+* **The token never enters a URL.** It travels in ``Authorization: OAuth …``; ``paging.next`` URLs
+  from Graph are stripped of ``access_token`` before they are followed.
+* **Hooks** let the shared Redis budget refuse a call before it is sent (``before_call`` raises, e.g.
+  ``BudgetExhausted``) and learn from Meta's usage headers after it (``after_call``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterator, Literal, Mapping, Protocol, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+import structlog
+from requests.adapters import HTTPAdapter
+
+from graph.errors import Ambiguous, GraphError, NotFound, error_from_exception, error_from_response
+from graph.usage import Usage
+from worker.redaction import register_secret
+
+log = structlog.get_logger(__name__)
+
+SCHEDULED_POST_FIELDS = "id,message,scheduled_publish_time,created_time"
+UNPUBLISHED_POST_FIELDS = "id,message,created_time,is_published"
+PUBLISHED_POST_FIELDS = (
+    "id,message,created_time,permalink_url,shares,"
+    "reactions.summary(true).limit(0),comments.summary(true).limit(0)"
+)
+MANAGED_PAGE_FIELDS = "id,name,access_token,tasks"
+INSIGHTS_MAX_RANGE = timedelta(days=90)
+INSIGHTS_MAX_PAGES_PER_RANGE = 20
+_URL_SECRET_PARAMS = frozenset({"access_token", "appsecret_proof"})
+
+VideoState = Literal["PUBLISHED", "SCHEDULED", "DRAFT"]
+When = datetime | int | float
+
+
+def token_fingerprint(token: str) -> str:
+    """A short, non-reversible key for a token: budgets and logs can name it without holding it."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """One Graph call as the hooks see it: enough to budget and log, never the token."""
+
+    method: str
+    path: str
+    is_write: bool
+    token_key: str
+    scope_id: str | None = None
+
+
+class CallHooks(Protocol):
+    def before_call(self, call: CallInfo) -> None:
+        """Raise a ``GraphError`` (e.g. ``BudgetExhausted``) to refuse the call; nothing is sent."""
+
+    def after_call(self, call: CallInfo, usage: Usage, error: GraphError | None) -> None:
+        """Called once per request sent, with Meta's usage headers and the error, if any."""
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    id: str
+    post_id: str | None  # absent for unpublished (album) photos
+
+
+@dataclass(frozen=True)
+class ReelStart:
+    video_id: str
+    upload_url: str
+
+
+@dataclass(frozen=True)
+class InsightSeries:
+    name: str
+    period: str | None
+    values: list[dict[str, Any]]  # [{"value": …, "end_time": …}], oldest first
+    title: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class ManagedPage:
+    id: str
+    name: str
+    access_token: str = field(repr=False)
+    tasks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    id: str
+    name: str
+
+
+def unix_seconds(when: When) -> int:
+    """Integer Unix seconds, as Graph wants; a naive datetime is taken as UTC (how the DB stores it)."""
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return int(when.timestamp())
+    return int(when)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _publish_fields(published: bool, scheduled_at: When | None) -> dict[str, Any]:
+    # Graph only accepts scheduled_publish_time together with published=false.
+    if scheduled_at is not None:
+        return {"published": "false", "scheduled_publish_time": unix_seconds(scheduled_at)}
+    return {"published": _flag(published)}
+
+
+def _strip_url_secrets(url: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _URL_SECRET_PARAMS]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _insight_time(value: date) -> str | int:
+    return unix_seconds(value) if isinstance(value, datetime) else value.isoformat()
+
+
+def _query_time(url: str, name: str) -> int | None:
+    raw = dict(parse_qsl(urlsplit(url).query)).get(name)
+    if raw is None:
+        return None
+    if raw.isdigit():
+        return int(raw)
+    try:
+        return unix_seconds(datetime.fromisoformat(raw))
+    except ValueError:
+        return None
+
+
+def _decode(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, bool):  # old Graph versions answer DELETE with a bare `true`
+        return {"success": body}
+    return body if isinstance(body, dict) else None
+
+
+def _series(item: Mapping[str, Any]) -> InsightSeries:
+    values = item.get("values")
+    return InsightSeries(
+        name=str(item.get("name")),
+        period=item.get("period"),
+        values=[v for v in values if isinstance(v, dict)] if isinstance(values, list) else [],
+        title=item.get("title"),
+        description=item.get("description"),
+    )
+
+
+class GraphClient:
+    """One token's view of the Graph API. Not thread-safe: give each task its own instance."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str,
+        video_url: str | None = None,
+        app_secret: str | None = None,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 30.0,
+        session: requests.Session | None = None,
+        hooks: CallHooks | None = None,
+        scope_id: str | None = None,
+    ) -> None:
+        if not token:
+            raise ValueError("a Graph token is required")
+        self._token = token
+        self.base_url = base_url.rstrip("/")
+        self.video_url = (video_url or self._default_video_url()).rstrip("/")
+        self._proof = (
+            hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest() if app_secret else None
+        )
+        self._secrets = tuple(s for s in (token, app_secret, self._proof) if s)
+        for secret in self._secrets:
+            register_secret(secret)  # so every log line and stored error masks it
+        self.timeout = (connect_timeout, read_timeout)
+        self._owns_session = session is None
+        self.session = session or self._new_session()
+        self.hooks = hooks
+        self.scope_id = scope_id
+        self.token_key = token_fingerprint(token)
+        self.calls = 0  # HTTP requests actually sent (refusals by before_call are not counted)
+        self.last_usage: Usage | None = None
+
+    def __repr__(self) -> str:
+        return f"GraphClient(base_url={self.base_url!r}, scope_id={self.scope_id!r}, token_key={self.token_key!r})"
+
+    def _default_video_url(self) -> str:
+        parts = urlsplit(self.base_url)
+        if parts.hostname == "graph.facebook.com":
+            return urlunsplit(parts._replace(netloc=parts.netloc.replace("graph.", "graph-video.", 1)))
+        return self.base_url  # a sandbox serves both hosts from one address
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def close(self) -> None:
+        if self._owns_session:
+            self.session.close()
+
+    # ----------------------------------------------------------------------------- plumbing
+
+    def _resolve(self, target: str, host: str) -> tuple[str, str]:
+        """(URL to request, path for CallInfo); absolute URLs come from Graph (paging, uploads)."""
+        if target.startswith(("https://", "http://")):
+            url = _strip_url_secrets(target)
+            path = urlsplit(url).path
+            version = urlsplit(self.base_url).path.rstrip("/")
+            if version and path.startswith(version + "/"):
+                path = path[len(version):]
+            return url, path
+        base = self.video_url if host == "video" else self.base_url
+        relative = target.lstrip("/")
+        return f"{base}/{relative}", f"/{relative}"
+
+    def _call(
+        self,
+        method: str,
+        target: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        host: str = "graph",
+        is_create: bool = False,
+    ) -> dict[str, Any]:
+        url, path = self._resolve(target, host)
+        is_write = method in ("POST", "DELETE")
+        call = CallInfo(method, path, is_write, self.token_key, self.scope_id)
+        query = dict(params or {})
+        form = dict(data) if data is not None else None
+        if self._proof:
+            (form if form is not None else query)["appsecret_proof"] = self._proof
+        if self.hooks is not None:
+            self.hooks.before_call(call)  # may raise (budget refusal): then nothing is sent
+
+        self.calls += 1
+        error: GraphError | None = None
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=query or None,
+                data=form,
+                headers={**(headers or {}), "Authorization": f"OAuth {self._token}"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            error = error_from_exception(exc, is_write=is_write, scrub=self._secrets)
+        if error is not None:
+            # Raised outside the except block so the requests exception (whose request object
+            # holds the Authorization header) is not chained onto the error.
+            self._after(call, Usage(), error)
+            raise error
+
+        usage = Usage.from_headers(response.headers)
+        self.last_usage = usage
+        body = _decode(response)
+        if response.status_code >= 400 or body is None or "error" in body:
+            error = error_from_response(
+                response.status_code, body, usage, is_write=is_write, is_create=is_create, scrub=self._secrets
+            )
+            self._after(call, usage, error)
+            raise error
+        self._after(call, usage, None)
+        assert body is not None
+        return body
+
+    def _after(self, call: CallInfo, usage: Usage, error: GraphError | None) -> None:
+        if self.hooks is None:
+            return
+        try:
+            self.hooks.after_call(call, usage, error)
+        except Exception as exc:  # noqa: BLE001 - a budget hiccup must not lose a returned post id
+            log.warning("graph.after_call_failed", path=call.path, error=type(exc).__name__)
+
+    def _pages(
+        self,
+        target: str,
+        params: Mapping[str, Any],
+        *,
+        max_pages: int | None = None,
+        follow: Callable[[str], bool] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield each response body, following ``paging.next`` (token stripped) while it has data."""
+        seen: set[str] = set()
+        query: Mapping[str, Any] | None = params
+        pages = 0
+        while True:
+            body = self._call("GET", target, params=query)
+            pages += 1
+            yield body
+            next_url = (body.get("paging") or {}).get("next")
+            if (
+                not body.get("data")
+                or not isinstance(next_url, str)
+                or next_url in seen
+                or (max_pages is not None and pages >= max_pages)
+                or (follow is not None and not follow(next_url))
+            ):
+                return
+            seen.add(next_url)
+            target, query = next_url, None  # the next URL already carries every parameter
+
+    def _items(self, target: str, params: Mapping[str, Any], *, max_pages: int | None = None) -> list[dict[str, Any]]:
+        return [
+            item
+            for body in self._pages(target, params, max_pages=max_pages)
+            for item in (body.get("data") or [])
+            if isinstance(item, dict)
+        ]
+
+    @staticmethod
+    def _created_id(body: Mapping[str, Any], key: str = "id") -> str:
+        if not body.get(key):
+            # Graph said OK but gave no id: we cannot tell what exists, so reconcile like a timeout.
+            raise Ambiguous(f"Graph answered without {key!r}")
+        return str(body[key])
+
+    # ----------------------------------------------------------------------------- publishing
+
+    def create_feed_post(
+        self,
+        page_id: str,
+        *,
+        message: str | None = None,
+        link: str | None = None,
+        published: bool = True,
+        scheduled_at: When | None = None,
+        attached_media: Sequence[str] = (),
+    ) -> str:
+        """Text, link or album post on ``/{page-id}/feed``; returns the post id ``{page}_{post}``.
+
+        ``scheduled_at`` implies ``published=false``; ``published=False`` alone makes a platform
+        draft. ``attached_media`` are photo ids uploaded unpublished (see ``upload_photo``).
+        """
+        if not (message or link or attached_media):
+            raise ValueError("a feed post needs a message, a link or attached media")
+        data: dict[str, Any] = _publish_fields(published, scheduled_at)
+        if message:
+            data["message"] = message
+        if link:
+            data["link"] = link
+        for index, media_id in enumerate(attached_media):
+            data[f"attached_media[{index}]"] = json.dumps({"media_fbid": str(media_id)})
+        if attached_media and scheduled_at is not None:
+            data["unpublished_content_type"] = "SCHEDULED"  # required for a scheduled album
+        return self._created_id(self._call("POST", f"{page_id}/feed", data=data, is_create=True))
+
+    def upload_photo(
+        self,
+        page_id: str,
+        url: str,
+        *,
+        caption: str | None = None,
+        alt_text: str | None = None,
+        published: bool = True,
+        temporary: bool = False,
+        scheduled_at: When | None = None,
+    ) -> PhotoResult:
+        """One photo on ``/{page-id}/photos``, or an album part (``published=False``, and
+        ``temporary=True`` when the album is scheduled, so the photo outlives the 24-hour expiry)."""
+        data: dict[str, Any] = {"url": url, **_publish_fields(published, scheduled_at)}
+        if caption:
+            data["caption"] = caption
+        if alt_text:
+            data["alt_text_custom"] = alt_text
+        if temporary:
+            data["temporary"] = "true"
+        body = self._call("POST", f"{page_id}/photos", data=data, is_create=True)
+        post_id = body.get("post_id")
+        return PhotoResult(id=self._created_id(body), post_id=str(post_id) if post_id else None)
+
+    def upload_video(
+        self,
+        page_id: str,
+        file_url: str,
+        *,
+        description: str | None = None,
+        title: str | None = None,
+        published: bool = True,
+        scheduled_at: When | None = None,
+    ) -> str:
+        """One video on the video host's ``/{page-id}/videos`` (Graph fetches ``file_url``); returns the video id."""
+        data: dict[str, Any] = {"file_url": file_url, **_publish_fields(published, scheduled_at)}
+        if description:
+            data["description"] = description
+        if title:
+            data["title"] = title
+        return self._created_id(self._call("POST", f"{page_id}/videos", data=data, host="video", is_create=True))
+
+    def video_status(self, video_id: str) -> dict[str, Any]:
+        """``status`` of a video or Reel (``video_status``, processing phases): poll until ready."""
+        status = self._call("GET", str(video_id), params={"fields": "status"}).get("status")
+        return status if isinstance(status, dict) else {}
+
+    def start_reel(self, page_id: str) -> ReelStart:
+        """Reel step 1: reserve a video id and the URL to upload to."""
+        body = self._call("POST", f"{page_id}/video_reels", data={"upload_phase": "start"})
+        return ReelStart(video_id=self._created_id(body, "video_id"), upload_url=self._created_id(body, "upload_url"))
+
+    def upload_reel(self, upload_url: str, file_url: str) -> bool:
+        """Reel step 2: have Meta fetch ``file_url`` into the reserved video (repeatable)."""
+        body = self._call("POST", upload_url, headers={"file_url": file_url})
+        return body.get("success") is True
+
+    def finish_reel(
+        self,
+        page_id: str,
+        video_id: str,
+        *,
+        video_state: VideoState = "PUBLISHED",
+        description: str | None = None,
+        scheduled_at: When | None = None,
+    ) -> dict[str, Any]:
+        """Reel step 3: publish, schedule or keep as draft; returns Graph's answer (``success``, maybe ``post_id``)."""
+        if (video_state == "SCHEDULED") != (scheduled_at is not None):
+            raise ValueError("video_state SCHEDULED goes with scheduled_at, and only it")
+        data: dict[str, Any] = {"upload_phase": "finish", "video_id": str(video_id), "video_state": video_state}
+        if description:
+            data["description"] = description
+        if scheduled_at is not None:
+            data["scheduled_publish_time"] = unix_seconds(scheduled_at)
+        return self._call("POST", f"{page_id}/video_reels", data=data, is_create=True)
+
+    # ----------------------------------------------------------------------------- existing posts
+
+    def publish_post(self, post_id: str) -> bool:
+        """Second phase of live publishing: make an unpublished post visible (repeatable)."""
+        return self._call("POST", str(post_id), data={"is_published": "true"}).get("success") is True
+
+    def reschedule_post(self, post_id: str, scheduled_at: When) -> bool:
+        data = {"scheduled_publish_time": unix_seconds(scheduled_at)}
+        return self._call("POST", str(post_id), data=data).get("success") is True
+
+    def update_message(self, post_id: str, message: str) -> bool:
+        return self._call("POST", str(post_id), data={"message": message}).get("success") is True
+
+    def delete_post(self, post_id: str) -> bool:
+        """True when deleted now, False when it was already gone (so a repeated cancel succeeds)."""
+        try:
+            self._call("DELETE", str(post_id))
+        except NotFound:
+            return False
+        return True
+
+    def list_scheduled_posts(self, page_id: str) -> list[dict[str, Any]]:
+        """Every scheduled post on the Page (unpublished posts never show in ``/feed``): for reconciling."""
+        return self._items(f"{page_id}/scheduled_posts", {"fields": SCHEDULED_POST_FIELDS, "limit": 100})
+
+    def list_unpublished_posts(self, page_id: str) -> list[dict[str, Any]]:
+        """Unpublished posts (platform drafts and phase one of live publishing), for reconciling.
+
+        Uses the legacy ``promotable_posts`` edge filtered with ``is_published=false``; unpublished
+        posts appear neither in ``/feed`` nor in ``/scheduled_posts``. If Meta refuses the edge the
+        caller must treat the outcome as unknown rather than send again.
+        """
+        params = {"fields": UNPUBLISHED_POST_FIELDS, "is_published": "false", "limit": 100}
+        return self._items(f"{page_id}/promotable_posts", params, max_pages=5)
+
+    def list_published_posts(
+        self, page_id: str, *, since: When | None = None, max_pages: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Published posts with engagement (missing keys mean unknown), newest first."""
+        params: dict[str, Any] = {"fields": PUBLISHED_POST_FIELDS, "limit": 100}
+        if since is not None:
+            params["since"] = unix_seconds(since)
+        return self._items(f"{page_id}/published_posts", params, max_pages=max_pages)
+
+    # ----------------------------------------------------------------------------- insights
+
+    def page_insights(
+        self, page_id: str, metrics: Sequence[str], *, since: date, until: date, period: str = "day"
+    ) -> dict[str, InsightSeries]:
+        """Page metrics over [since, until], one request per ≤90-day range carrying every metric.
+
+        ``paging.next`` is followed only while it stays before the range's end: for insights it
+        walks the time window forward, and would otherwise run on to today.
+        """
+        if not metrics:
+            return {}
+        merged: dict[str, InsightSeries] = {}
+        start = since
+        while start < until:
+            end = min(start + INSIGHTS_MAX_RANGE, until)
+            params = {"metric": ",".join(metrics), "period": period,
+                      "since": _insight_time(start), "until": _insight_time(end)}
+            end_unix = unix_seconds(end if isinstance(end, datetime) else datetime(end.year, end.month, end.day))
+
+            def inside(next_url: str, limit: int = end_unix) -> bool:
+                next_since = _query_time(next_url, "since")
+                return next_since is None or next_since < limit
+
+            for body in self._pages(f"{page_id}/insights", params,
+                                    max_pages=INSIGHTS_MAX_PAGES_PER_RANGE, follow=inside):
+                for item in body.get("data") or []:
+                    if isinstance(item, dict) and item.get("name"):
+                        self._merge_series(merged, _series(item))
+            start = end
+        return merged
+
+    @staticmethod
+    def _merge_series(merged: dict[str, InsightSeries], series: InsightSeries) -> None:
+        known = merged.get(series.name)
+        if known is None:
+            merged[series.name] = series
+            return
+        seen = {value.get("end_time") for value in known.values}
+        known.values.extend(v for v in series.values if v.get("end_time") is None or v.get("end_time") not in seen)
+        known.values.sort(key=lambda v: str(v.get("end_time") or ""))
+
+    def post_insights(self, post_id: str, metrics: Sequence[str], *, period: str | None = None) -> dict[str, InsightSeries]:
+        """Lifetime (or ``period``) metrics of one post, every metric in one request."""
+        params: dict[str, Any] = {"metric": ",".join(metrics)}
+        if period:
+            params["period"] = period
+        body = self._call("GET", f"{post_id}/insights", params=params)
+        return {s.name: s for s in (_series(i) for i in body.get("data") or [] if isinstance(i, dict))}
+
+    # ----------------------------------------------------------------------------- Pages
+
+    def list_managed_pages(self) -> list[ManagedPage]:
+        """Pages the (user) token manages, each with its own Page token: for ``facebook connect``."""
+        pages = []
+        for item in self._items("me/accounts", {"fields": MANAGED_PAGE_FIELDS, "limit": 100}):
+            token = str(item.get("access_token") or "")
+            register_secret(token)
+            tasks = item.get("tasks")
+            pages.append(ManagedPage(
+                id=str(item.get("id")),
+                name=str(item.get("name") or ""),
+                access_token=token,
+                tasks=tuple(str(t) for t in tasks) if isinstance(tasks, list) else (),
+            ))
+        return pages
+
+    def verify_page(self, page_id: str) -> PageInfo:
+        """Check the token reaches the Page; raises the mapped ``GraphError`` when it does not."""
+        body = self._call("GET", str(page_id), params={"fields": "id,name"})
+        return PageInfo(id=str(body.get("id") or page_id), name=str(body.get("name") or ""))
