@@ -85,6 +85,8 @@ class SocialPost(Base):
     platform: Mapped[str] = mapped_column(String(32), default="facebook")
     content_type: Mapped[str] = mapped_column(String(16), default=ContentType.TEXT)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A new message for a post already on Facebook, waiting for its own approval.
+    pending_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     link: Mapped[str | None] = mapped_column(Text, nullable=True)
     media: Mapped[list[Any]] = mapped_column(default=list)
     scheduled_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
-from typing import Any, Iterator
+import time
+from typing import Any, Iterator, NoReturn
 
 import structlog
 from celery import Task
@@ -87,3 +88,39 @@ class SocialcalTask(Task):
             task_name=self.name, task_id=task_id, args=list(args or ()), kwargs=dict(kwargs or {}), error=exc,
             tenant_id=context.get("tenant_id"), post_id=context.get("post_id"),
         )
+
+    # ------------------------------------------------------------------ retries by error class
+
+    def transient_attempts(self) -> int:
+        """Ordinary (transient) retries spent so far; rate-limit waits do not count."""
+        value = self.request.kwargs.get("_transient_attempts", 0) if self.request.kwargs else 0
+        return value if isinstance(value, int) and value >= 0 else 0
+
+    def retry_for(self, error: BaseException, *, deadline: float | None = None,
+                  integration_id: str | None = None) -> NoReturn:
+        """Retry, wait or fail as ``worker.retry_policy`` decides for this error; never returns.
+
+        Long waits are capped at the broker countdown limit and simply re-checked then (no Graph
+        call is spent re-checking a paused budget); tasks that own a due time in the database
+        (publishing) handle ``defer`` themselves before calling this.
+        """
+        from worker.retry_policy import broker_countdown, decide
+        from worker.settings import get_settings
+
+        settings = get_settings()
+        attempts = self.transient_attempts()
+        decision = decide(error, attempt=attempts, now=time.time(), deadline=deadline, settings=settings)
+        log.info("retry_decision", action=decision.action, delay=round(decision.delay, 2), reason=decision.reason,
+                 error_class=type(error).__name__)
+        if decision.action == "reconnect":
+            if integration_id:
+                from tasks.integrations import mark_needs_reconnect
+
+                mark_needs_reconnect(integration_id, error)
+            raise error
+        if decision.action == "fail":
+            raise error
+        countdown = broker_countdown(decision.delay, settings) or settings.max_broker_countdown_seconds
+        kwargs = dict(self.request.kwargs or {})
+        kwargs["_transient_attempts"] = attempts + (1 if decision.spends_attempt else 0)
+        raise self.retry(exc=error, countdown=countdown, kwargs=kwargs, max_retries=None)

@@ -39,8 +39,11 @@ class Settings:
     insights_budget_share: float = 0.6
     # Usage percentage (X-App-Usage, X-Page-Usage, BUC) at which a scope pauses itself.
     usage_pause_percent: float = 90.0
-    # How long a claimed post stays leased to one worker before dispatch_due may take it back.
-    publish_lease_seconds: int = 300
+    # How long a claimed post stays leased to one worker before dispatch_due may take it back; longer
+    # than the task hard time limit (360 s), so a live worker never loses a lease it still uses.
+    publish_lease_seconds: int = 600
+    # Claims of one post before it is failed for good (a bug or a poison post must not loop forever).
+    max_publish_attempts: int = 25
     # An approved post enqueued this long ago and still approved is assumed lost from the broker.
     redispatch_after_seconds: int = 300
     # Transient retries per task before it is written to failed_jobs.
@@ -97,6 +100,8 @@ class Settings:
                                               float, minimum=1.0, maximum=100.0),
             publish_lease_seconds=reader.number("SOCIALCAL_PUBLISH_LEASE_SECONDS", defaults.publish_lease_seconds,
                                                 int, minimum=5),
+            max_publish_attempts=reader.number("SOCIALCAL_MAX_PUBLISH_ATTEMPTS", defaults.max_publish_attempts,
+                                               int, minimum=1),
             redispatch_after_seconds=reader.number("SOCIALCAL_REDISPATCH_AFTER_SECONDS",
                                                    defaults.redispatch_after_seconds, int, minimum=1),
             max_transient_retries=reader.number("SOCIALCAL_MAX_TRANSIENT_RETRIES", defaults.max_transient_retries,

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from worker.cli.root import cli, main
-from worker.cli import db_keys, posts_cmds, runtime_cmds, tenant_cmds  # noqa: F401,E402 - register commands
+from worker.cli import db_keys, facebook_cmds, ops_cmds, pipeline_cmds, posts_cmds, runtime_cmds, tenant_cmds  # noqa: F401,E402 - register commands
 
 __all__ = ["cli", "main"]

@@ -147,6 +147,7 @@ def upgrade() -> None:
     sa.Column('platform', sa.String(length=32), nullable=False),
     sa.Column('content_type', sa.String(length=16), nullable=False),
     sa.Column('message', sa.Text(), nullable=True),
+    sa.Column('pending_message', sa.Text(), nullable=True),
     sa.Column('link', sa.Text(), nullable=True),
     sa.Column('media', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('scheduled_at', models.base.UTCDateTime(timezone=True), nullable=True),

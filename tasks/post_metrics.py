@@ -1,0 +1,199 @@
+"""Engagement of the posts socialcal put on a Page, read in as few Graph calls as Graph allows.
+
+One call lists the Page's published posts (up to 100 per page of results) with every figure in the
+field expansion — reactions and comments as summary counts, ``shares``, and ``post_media_view``
+through ``insights.metric(post_media_view)`` — so a Page with 100 recent posts costs one call, not
+101. Paging stops as soon as every post we track has been seen.
+
+Meta leaves fields out (``shares`` when nobody shared, an insights edge it will not serve): an
+absent field is stored as NULL — unknown — never as zero.
+
+Which posts: those socialcal put on the Page within ``settings.post_metrics_days``: status
+``published`` by ``published_at``, and ``scheduled`` posts whose time has passed (Facebook publishes
+them itself; socialcal's status stays ``scheduled``, and they are most tenants' posts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping, Sequence
+
+import structlog
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from graph.client import GraphClient, unix_seconds
+from models import Integration, PostMetric, PostStatus, SocialPost, Tenant
+from models.db import transaction
+from tasks.insights_pull import ClientFactory, default_client, skip_reason
+from worker.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+MEDIA_VIEW_METRIC = "post_media_view"
+POST_FIELDS = (
+    "id,created_time,permalink_url,shares,"
+    "reactions.summary(true).limit(0),comments.summary(true).limit(0),"
+    f"insights.metric({MEDIA_VIEW_METRIC})"
+)
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class TrackedPost:
+    post_id: str
+    external_id: str
+
+
+@dataclass(frozen=True)
+class PostReading:
+    """One post's figures as Graph returned them; None = Graph left the field out (unknown)."""
+
+    graph_id: str
+    reactions: int | None
+    comments: int | None
+    shares: int | None
+    media_views: int | None
+
+
+@dataclass
+class PostMetricsResult:
+    integration_id: str
+    tracked: int = 0  # our posts in the window
+    rows: int = 0  # post_metrics rows written
+    calls: int = 0
+    missing: list[str] = field(default_factory=list)  # tracked posts Graph did not list
+    skipped: str | None = None
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _summary_count(item: Mapping[str, Any], edge: str) -> int | None:
+    found = item.get(edge)
+    summary = found.get("summary") if isinstance(found, dict) else None
+    return _int(summary.get("total_count")) if isinstance(summary, dict) else None
+
+
+def _shares(item: Mapping[str, Any]) -> int | None:
+    found = item.get("shares")
+    return _int(found.get("count")) if isinstance(found, dict) else None
+
+
+def _media_views(item: Mapping[str, Any]) -> int | None:
+    """``insights.data[name=post_media_view].values[-1].value``, tolerant of every missing level."""
+    insights = item.get("insights")
+    data = insights.get("data") if isinstance(insights, dict) else None
+    for series in data if isinstance(data, list) else []:
+        if isinstance(series, dict) and series.get("name") == MEDIA_VIEW_METRIC:
+            values = [v for v in series.get("values") or [] if isinstance(v, dict)]
+            return _int(values[-1].get("value")) if values else None
+    return None
+
+
+def parse_post(item: Mapping[str, Any]) -> PostReading:
+    return PostReading(graph_id=str(item.get("id")), reactions=_summary_count(item, "reactions"),
+                       comments=_summary_count(item, "comments"), shares=_shares(item),
+                       media_views=_media_views(item))
+
+
+def _keys(external_id: str) -> tuple[str, ...]:
+    """Match ``{page}_{post}`` ids and bare post ids alike (publishing may store either)."""
+    return (external_id, external_id.rsplit("_", 1)[-1]) if "_" in external_id else (external_id,)
+
+
+# ----------------------------------------------------------------------------- phases
+
+
+def tracked_posts(session: Session, integration_id: str, since: datetime, now: datetime) -> list[TrackedPost]:
+    posts = session.execute(
+        select(SocialPost.id, SocialPost.external_id).where(
+            SocialPost.integration_id == integration_id,
+            SocialPost.external_id.is_not(None),
+            or_(
+                and_(SocialPost.status == PostStatus.PUBLISHED, SocialPost.published_at >= since),
+                and_(SocialPost.status == PostStatus.SCHEDULED, SocialPost.scheduled_at >= since,
+                     SocialPost.scheduled_at <= now),
+            ),
+        )
+    )
+    return [TrackedPost(post_id, external_id) for post_id, external_id in posts]
+
+
+def fetch_readings(client: GraphClient, page_id: str, posts: Sequence[TrackedPost],
+                   since: datetime) -> dict[str, PostReading]:
+    """Readings keyed by our post id, from the Page's published posts listing (no per-post call)."""
+    wanted: dict[str, str] = {}
+    for post in posts:
+        for key in _keys(post.external_id):
+            wanted.setdefault(key, post.post_id)
+    found: dict[str, PostReading] = {}
+    pending = {post.post_id for post in posts}
+    params = {"fields": POST_FIELDS, "limit": PAGE_SIZE, "since": unix_seconds(since)}
+    # Newest first; a page beyond what our posts need is spent only while some are still unseen.
+    max_pages = len(posts) // PAGE_SIZE + 2
+    # GraphClient.list_published_posts has a fixed field list without post insights; _pages is the
+    # client's own pager (token stripped from paging URLs, same hooks and budget).
+    for body in client._pages(f"{page_id}/published_posts", params, max_pages=max_pages,
+                              follow=lambda _next: bool(pending)):
+        for item in body.get("data") or []:
+            if not isinstance(item, dict) or not item.get("id"):
+                continue
+            reading = parse_post(item)
+            for key in _keys(reading.graph_id):
+                post_id = wanted.get(key)
+                if post_id is not None and post_id in pending:
+                    found[post_id] = reading
+                    pending.discard(post_id)
+    return found
+
+
+def store_readings(session: Session, integration_id: str, posts: Sequence[TrackedPost],
+                   readings: Mapping[str, PostReading], read_at: datetime) -> int:
+    """One ``post_metrics`` row per post read (history is kept: each reading is its own row)."""
+    rows = [
+        PostMetric(post_id=post.post_id, integration_id=integration_id, external_id=post.external_id,
+                   reactions=reading.reactions, comments=reading.comments, shares=reading.shares,
+                   media_views=reading.media_views, read_at=read_at)
+        for post in posts if (reading := readings.get(post.post_id)) is not None
+    ]
+    session.add_all(rows)
+    return len(rows)
+
+
+def sync_post_metrics(
+    integration_id: str,
+    *,
+    client_factory: ClientFactory = default_client,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> PostMetricsResult:
+    """Read and store the engagement of our recent posts on one Page; ``GraphError``s propagate."""
+    settings = settings or get_settings()
+    now = now or datetime.now(timezone.utc)
+    since = now - timedelta(days=settings.post_metrics_days)
+    with transaction() as session:
+        integration = session.get(Integration, integration_id)
+        tenant = session.get(Tenant, integration.tenant_id) if integration is not None else None
+        reason = skip_reason(integration, tenant)
+        posts = tracked_posts(session, integration_id, since, now) if reason is None else []
+    result = PostMetricsResult(integration_id=integration_id, tracked=len(posts), skipped=reason)
+    if reason is not None or not posts:
+        return result
+    assert integration is not None
+    client = client_factory(integration)
+    calls_before = client.calls
+    readings = fetch_readings(client, integration.page_id, posts, since - timedelta(days=1))
+    result.calls = client.calls - calls_before
+    with transaction() as session:
+        result.rows = store_readings(session, integration_id, posts, readings, now)
+    result.missing = [p.post_id for p in posts if p.post_id not in readings]
+    log.info("post_metrics_synced", integration_id=integration_id, tracked=result.tracked, rows=result.rows,
+             calls=result.calls, missing=len(result.missing),
+             media_views_known=sum(1 for r in readings.values() if r.media_views is not None))
+    return result

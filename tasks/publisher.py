@@ -1,0 +1,516 @@
+"""Exactly-once publishing of one approved post (DESIGN.md rules 1–3).
+
+The Graph API has no idempotency key, so this module makes the database carry one:
+
+1. **Claim** the post with one conditional UPDATE (``approved`` and due, or ``publishing`` with an
+   expired lease). Whoever loses the claim does nothing.
+2. **Gate**: re-check approval at run time (status, approved hash = current content hash, tenant
+   and integration active, integration of the post's tenant). A refusal is audited; nothing is sent.
+3. **Intent before call**: before every create call, the row records which call is in flight. Every
+   id Graph returns is stored the moment it returns, under the lease (a fenced UPDATE: a worker that
+   lost its lease can no longer write).
+4. **Reconcile**: a call still marked in flight when the post is picked up again (a timeout, a reset,
+   a killed worker) may or may not have created the post, so the Page's scheduled, unpublished or
+   published posts are listed and a post whose message and time match is adopted instead of sending
+   again. If that cannot be decided, the post fails with that reason: a person checks the Page.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from sqlalchemy import and_, or_, select, update
+
+from graph.client import GraphClient
+from graph.errors import GraphError
+from models import Integration, PostStatus, SocialPost, Tenant, utcnow
+from models.db import transaction
+from tasks.approval import current_hash
+from tasks.events import record_event
+from worker.logging import get_logger
+from worker.settings import Settings
+
+log = get_logger(__name__)
+
+SCHEDULE_MIN_AHEAD = timedelta(minutes=10)
+# Graph checks the 10-minute minimum when the call arrives; leave room for the call itself.
+SCHEDULE_SAFETY = timedelta(minutes=2)
+SCHEDULE_MAX_AHEAD = timedelta(days=75)
+REEL_SCHEDULE_MAX_AHEAD = timedelta(days=29)
+# Unpublished album photos expire after about 24 hours; re-upload anything older than this.
+PHOTO_REUSE_LIMIT = timedelta(hours=20)
+REEL_STATUS_POLLS = 5
+REFUSABLE = frozenset({PostStatus.PENDING_APPROVAL, PostStatus.REJECTED, PostStatus.INVALID, PostStatus.CANCELLED,
+                       PostStatus.FAILED})
+
+
+class LeaseLost(Exception):
+    """Another worker took the post over (our lease expired); stop without writing anything."""
+
+
+class GateRefused(Exception):
+    """The approval gate refused the post at run time; nothing was sent to Facebook."""
+
+    hint = "Review the post and approve it again, then `socialcal jobs requeue` this job."
+
+
+class OutcomeUnknown(Exception):
+    """A create call may have succeeded but the Page cannot show whether; never sent twice."""
+
+    hint = ("Check the Page in Meta Business Suite: if the post is there, cancel this one; if not, "
+            "`socialcal jobs requeue` it.")
+
+
+@dataclass
+class Snapshot:
+    """What publishing needs from the row, read once under the claim."""
+
+    post_id: str
+    tenant_id: str
+    integration: Integration
+    content_type: str
+    message: str | None
+    link: str | None
+    media: list[dict[str, Any]]
+    scheduled_at: datetime | None
+    auto_publish: bool
+    graph_ids: dict[str, Any]
+    intent: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    status: str  # scheduled | published | platform_draft | waiting | skipped
+    external_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def new_lease_owner(task_id: str | None) -> str:
+    return f"{task_id or 'local'}:{uuid.uuid4().hex[:8]}"
+
+
+# ------------------------------------------------------------------------------- claim and gate
+
+def claim(post_id: str, owner: str, settings: Settings, now: datetime | None = None) -> bool:
+    """One conditional UPDATE: exactly one worker wins, whatever the number of copies of the message."""
+    now = now or utcnow()
+    lease_until = now + timedelta(seconds=settings.publish_lease_seconds)
+    with transaction() as session:
+        result = session.execute(
+            update(SocialPost)
+            .where(SocialPost.id == post_id, or_(
+                and_(SocialPost.status == PostStatus.APPROVED,
+                     or_(SocialPost.due_at.is_(None), SocialPost.due_at <= now)),
+                and_(SocialPost.status == PostStatus.PUBLISHING, SocialPost.lease_expires_at < now),
+            ))
+            .values(status=PostStatus.PUBLISHING, lease_owner=owner, lease_expires_at=lease_until,
+                    due_at=lease_until, enqueued_at=None, attempts=SocialPost.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            return True
+        post = session.get(SocialPost, post_id)
+        if post is not None and post.status in REFUSABLE:
+            # A publish message for a post nobody approved (forged, stale or replayed): audit it.
+            record_event(session, post, "publish_refused", reason=f"post is {post.status}, not approved")
+            log.warning("publish_refused", post_id=post_id, status=post.status)
+        return False
+
+
+def gate_problem(post: SocialPost, tenant: Tenant | None, integration: Integration | None) -> str | None:
+    """Why this post must not be published now, or None. Checked after every claim."""
+    if not post.approved_by or not post.approved_hash:
+        return "post has no recorded approval"
+    if post.approved_hash != post.content_hash or post.approved_hash != current_hash(post):
+        return "content differs from what was approved"
+    if tenant is None or not tenant.is_active:
+        return "tenant is not active"
+    if integration is None:
+        return "post has no Facebook Page"
+    if integration.tenant_id != post.tenant_id:
+        return "the Page belongs to another tenant"
+    if integration.provider != "facebook":
+        return f"integration provider is {integration.provider}, not facebook"
+    if not integration.is_active:
+        return f"the Page's integration is {integration.status}: reconnect it with `socialcal facebook connect`"
+    return None
+
+
+# ------------------------------------------------------------------------------- the publisher
+
+class Publisher:
+    """Publishes one claimed post; every write is fenced by the lease ``owner``."""
+
+    def __init__(self, post_id: str, owner: str, settings: Settings,
+                 client_factory: Callable[[Integration], GraphClient]) -> None:
+        self.post_id = post_id
+        self.owner = owner
+        self.settings = settings
+        self.client_factory = client_factory
+        self.snap: Snapshot | None = None
+        self.client: GraphClient | None = None
+
+    # ---- fenced persistence
+
+    def _fenced(self, **values: Any) -> None:
+        with transaction() as session:
+            result = session.execute(
+                update(SocialPost)
+                .where(SocialPost.id == self.post_id, SocialPost.lease_owner == self.owner,
+                       SocialPost.status == PostStatus.PUBLISHING)
+                .values(**values).execution_options(synchronize_session=False))
+            if result.rowcount != 1:
+                raise LeaseLost(self.post_id)
+
+    def _save_ids(self) -> None:
+        assert self.snap is not None
+        self._fenced(graph_ids=dict(self.snap.graph_ids), publish_intent=dict(self.snap.intent))
+
+    def _mark_in_flight(self, step: str, **detail: Any) -> None:
+        assert self.snap is not None
+        self.snap.intent["in_flight"] = {"step": step, "at": time.time(), **detail}
+        self._save_ids()
+
+    def _landed(self, key: str, value: Any) -> None:
+        """Store an id the moment Graph returns it, and clear the in-flight mark in the same write."""
+        assert self.snap is not None
+        self.snap.graph_ids[key] = value
+        self.snap.intent.pop("in_flight", None)
+        self._save_ids()
+
+    # ---- entry point
+
+    def run(self, now: datetime | None = None) -> Outcome:
+        now = now or utcnow()
+        refusal = self._load()
+        if refusal is not None:
+            return refusal
+        snap = self.snap
+        assert snap is not None
+        mode, scheduled_at, wait_until = self.choose_mode(snap, now)
+        if wait_until is not None:
+            self.release(due_at=wait_until, reason="waiting for the scheduling window")
+            return Outcome("waiting", detail={"due_at": wait_until.isoformat()})
+        self.client = self.client_factory(snap.integration)
+        if snap.intent.get("in_flight"):
+            adopted = self.reconcile()
+            if adopted is not None:
+                return adopted
+        self._write_intent(mode, scheduled_at)
+        return self._publish(mode, scheduled_at)
+
+    def _load(self) -> Outcome | None:
+        with transaction() as session:
+            post = session.get(SocialPost, self.post_id)
+            if post is None or post.lease_owner != self.owner:
+                raise LeaseLost(self.post_id)
+            tenant = session.get(Tenant, post.tenant_id)
+            integration = session.get(Integration, post.integration_id) if post.integration_id else None
+            problem = gate_problem(post, tenant, integration)
+            if problem is None and post.attempts > self.settings.max_publish_attempts:
+                problem = f"gave up after {post.attempts - 1} attempts"
+            if problem is not None:
+                post.status = PostStatus.FAILED
+                post.last_error = f"refused at publish time: {problem}"
+                post.lease_owner = post.lease_expires_at = post.due_at = None
+                record_event(session, post, "publish_refused", reason=problem)
+                log.warning("publish_refused", reason=problem)
+                raise GateRefused(problem)
+            assert integration is not None and tenant is not None
+            session.expunge(integration)
+            self.snap = Snapshot(
+                post_id=post.id, tenant_id=post.tenant_id, integration=integration, content_type=post.content_type,
+                message=post.message, link=post.link, media=list(post.media or []), scheduled_at=post.scheduled_at,
+                auto_publish=tenant.auto_publish, graph_ids=dict(post.graph_ids or {}),
+                intent=dict(post.publish_intent or {}),
+            )
+        return None
+
+    def choose_mode(self, snap: Snapshot, now: datetime) -> tuple[str, datetime | None, datetime | None]:
+        """(mode, scheduled time, wait-until). Without auto_publish nothing goes live (rule 2)."""
+        when = snap.scheduled_at or now
+        if snap.auto_publish:
+            if when > now + timedelta(minutes=1):
+                return "live", None, when
+            return "live", None, None
+        ahead = when - now
+        window = REEL_SCHEDULE_MAX_AHEAD if snap.content_type == "reel" else SCHEDULE_MAX_AHEAD
+        if ahead > window:
+            return "scheduled", when, when - window + timedelta(hours=1)
+        if ahead >= SCHEDULE_MIN_AHEAD + SCHEDULE_SAFETY:
+            return "scheduled", when, None
+        return "draft", None, None
+
+    def _write_intent(self, mode: str, scheduled_at: datetime | None) -> None:
+        assert self.snap is not None
+        intent = self.snap.intent
+        changed = intent.get("mode") != mode or intent.get("scheduled_publish_time") != _unix(scheduled_at)
+        intent.update({"mode": mode, "scheduled_publish_time": _unix(scheduled_at),
+                       "page_id": self.snap.integration.page_id, "content_type": self.snap.content_type})
+        intent.setdefault("started_at", time.time())
+        self._fenced(publish_intent=dict(intent), publish_mode=mode)
+        if changed:
+            with transaction() as session:
+                post = session.get(SocialPost, self.post_id)
+                assert post is not None
+                record_event(session, post, "publish_intent", mode=mode,
+                             scheduled_publish_time=_unix(scheduled_at))
+
+    # ---- content types
+
+    def _publish(self, mode: str, scheduled_at: datetime | None) -> Outcome:
+        assert self.snap is not None
+        kind = self.snap.content_type
+        handler = {"text": self._feed_post, "link": self._feed_post, "photo": self._photo, "album": self._album,
+                   "video": self._video, "reel": self._reel}[kind]
+        external_id = handler(mode, scheduled_at)
+        if mode == "live" and kind != "reel":
+            assert self.client is not None
+            self.client.publish_post(external_id)  # phase two: repeatable, so safe after a retry
+        status = {"scheduled": PostStatus.SCHEDULED, "draft": PostStatus.PLATFORM_DRAFT,
+                  "live": PostStatus.PUBLISHED}[mode]
+        return self.complete(status, external_id)
+
+    def _feed_post(self, mode: str, scheduled_at: datetime | None) -> str:
+        assert self.snap is not None and self.client is not None
+        if "post_id" in self.snap.graph_ids:
+            return str(self.snap.graph_ids["post_id"])
+        self._mark_in_flight("feed", message=self.snap.message)
+        post_id = self.client.create_feed_post(self.snap.integration.page_id, message=self.snap.message,
+                                               link=self.snap.link, published=False, scheduled_at=scheduled_at)
+        self._landed("post_id", post_id)
+        return post_id
+
+    def _photo(self, mode: str, scheduled_at: datetime | None) -> str:
+        assert self.snap is not None and self.client is not None
+        if "post_id" in self.snap.graph_ids:
+            return str(self.snap.graph_ids["post_id"])
+        if mode == "live":  # two-phase: an unpublished photo, attached to an unpublished post
+            return self._album(mode, scheduled_at)
+        media = self.snap.media[0]
+        self._mark_in_flight("photo", message=self.snap.message)
+        result = self.client.upload_photo(self.snap.integration.page_id, media["url"], caption=self.snap.message,
+                                          alt_text=media.get("alt_text"), published=False, scheduled_at=scheduled_at)
+        post_id = result.post_id or result.id
+        self.snap.graph_ids["photo_id"] = result.id
+        self._landed("post_id", post_id)
+        return post_id
+
+    def _album(self, mode: str, scheduled_at: datetime | None) -> str:
+        assert self.snap is not None and self.client is not None
+        if "post_id" in self.snap.graph_ids:
+            return str(self.snap.graph_ids["post_id"])
+        photos: dict[str, Any] = dict(self.snap.graph_ids.get("photos") or {})
+        for index, media in enumerate(self.snap.media):
+            stored = photos.get(str(index))
+            if stored and time.time() - stored["at"] < PHOTO_REUSE_LIMIT.total_seconds():
+                continue
+            # Unpublished photos are not on the Page: an unknown outcome here is simply uploaded again.
+            result = self.client.upload_photo(self.snap.integration.page_id, media["url"],
+                                              alt_text=media.get("alt_text"), published=False,
+                                              temporary=scheduled_at is not None)
+            photos[str(index)] = {"id": result.id, "at": time.time()}
+            self._landed("photos", dict(photos))
+        media_ids = [photos[str(i)]["id"] for i in range(len(self.snap.media))]
+        self._mark_in_flight("feed", message=self.snap.message)
+        try:
+            post_id = self.client.create_feed_post(self.snap.integration.page_id, message=self.snap.message,
+                                                   published=False, scheduled_at=scheduled_at,
+                                                   attached_media=media_ids)
+        except GraphError as error:
+            if getattr(error, "code", None) == 100 and "photo" in error.graph_message.lower():
+                # A photo expired or was used: forget the uploads so the retry uploads fresh ones.
+                self.snap.graph_ids.pop("photos", None)
+                self.snap.intent.pop("in_flight", None)
+                self._save_ids()
+            raise
+        self._landed("post_id", post_id)
+        return post_id
+
+    def _video(self, mode: str, scheduled_at: datetime | None) -> str:
+        assert self.snap is not None and self.client is not None
+        if "video_id" in self.snap.graph_ids:
+            return str(self.snap.graph_ids["video_id"])
+        media = self.snap.media[0]
+        self._mark_in_flight("video", message=self.snap.message)
+        video_id = self.client.upload_video(self.snap.integration.page_id, media["url"], description=self.snap.message,
+                                            published=False, scheduled_at=scheduled_at)
+        self.snap.graph_ids["post_id"] = video_id
+        self._landed("video_id", video_id)
+        return video_id
+
+    def _reel(self, mode: str, scheduled_at: datetime | None) -> str:
+        assert self.snap is not None and self.client is not None
+        page_id = self.snap.integration.page_id
+        ids = self.snap.graph_ids
+        if "reel_finished" in ids:
+            return str(ids["video_id"])
+        if "video_id" not in ids:
+            start = self.client.start_reel(page_id)  # only reserves an id: nothing on the Page yet
+            ids["upload_url"] = start.upload_url
+            self._landed("video_id", start.video_id)
+        if "uploaded" not in ids:
+            self.client.upload_reel(ids["upload_url"], self.snap.media[0]["url"])
+            self._landed("uploaded", True)
+        self._wait_for_reel(ids["video_id"])
+        state = {"scheduled": "SCHEDULED", "draft": "DRAFT", "live": "PUBLISHED"}[mode]
+        self._mark_in_flight("reel_finish", message=self.snap.message)
+        answer = self.client.finish_reel(page_id, ids["video_id"], video_state=state,  # type: ignore[arg-type]
+                                         description=self.snap.message, scheduled_at=scheduled_at)
+        if answer.get("post_id"):
+            ids["post_id"] = str(answer["post_id"])
+        self._landed("reel_finished", True)
+        return str(ids["video_id"])
+
+    def _wait_for_reel(self, video_id: str) -> None:
+        assert self.client is not None
+        for poll in range(REEL_STATUS_POLLS):
+            status = self.client.video_status(video_id)
+            if status.get("video_status") in ("ready", "published") or \
+                    (status.get("uploading_phase") or {}).get("status") == "complete":
+                return
+            time.sleep(min(2.0, 0.2 * 2 ** poll))
+        raise ReelNotReady(video_id)
+
+    # ---- reconciliation
+
+    def reconcile(self) -> Outcome | None:
+        """A create call may have landed without us hearing back: look before sending again."""
+        assert self.snap is not None and self.client is not None
+        in_flight = self.snap.intent["in_flight"]
+        step, mode = in_flight.get("step"), self.snap.intent.get("mode")
+        if step == "reel_finish":
+            # Finishing names the reserved video id, so a second finish cannot create a second Reel.
+            self.snap.intent.pop("in_flight", None)
+            self._save_ids()
+            return None
+        page_id = self.snap.integration.page_id
+        try:
+            if mode == "scheduled":
+                candidates = self.client.list_scheduled_posts(page_id)
+            elif mode in ("draft", "live"):
+                candidates = self.client.list_unpublished_posts(page_id)
+            else:
+                candidates = []
+        except GraphError as error:
+            if error.code in (100, 10) or (error.code or 0) >= 200 and (error.code or 0) < 300:
+                self.fail_unknown(f"cannot list the Page's {mode} posts to check an unknown outcome ({error})")
+            raise
+        match = self._match(candidates, in_flight)
+        with transaction() as session:
+            post = session.get(SocialPost, self.post_id)
+            assert post is not None
+            record_event(session, post, "reconciled", step=step, mode=mode, adopted=match,
+                         candidates=len(candidates))
+        if match is None:
+            log.info("reconcile_not_found", step=step, mode=mode, candidates=len(candidates))
+            self.snap.intent.pop("in_flight", None)
+            self._save_ids()
+            return None
+        log.info("reconcile_adopted", step=step, external_id=match)
+        key = "video_id" if step == "video" else "post_id"
+        if step == "video":
+            self.snap.graph_ids["post_id"] = match
+        self._landed(key, match)
+        if mode == "live":
+            return None  # phase two (is_published) still runs on the adopted id
+        status = PostStatus.SCHEDULED if mode == "scheduled" else PostStatus.PLATFORM_DRAFT
+        return self.complete(status, match)
+
+    def _match(self, candidates: list[dict[str, Any]], in_flight: dict[str, Any]) -> str | None:
+        assert self.snap is not None
+        wanted_time = self.snap.intent.get("scheduled_publish_time")
+        sent_at = float(in_flight.get("at") or 0)
+        with transaction() as session:
+            taken = set(session.scalars(select(SocialPost.external_id).where(
+                SocialPost.integration_id == self.snap.integration.id, SocialPost.external_id.is_not(None),
+                SocialPost.id != self.post_id)))
+        for item in candidates:
+            item_id = str(item.get("id") or "")
+            if not item_id or item_id in taken or (item.get("message") or None) != (self.snap.message or None):
+                continue
+            if wanted_time is not None and item.get("scheduled_publish_time") is not None:
+                if int(item["scheduled_publish_time"]) != int(wanted_time):
+                    continue
+            elif not _created_after(item.get("created_time"), sent_at - 300):
+                continue
+            return item_id
+        return None
+
+    # ---- endings
+
+    def complete(self, status: str, external_id: str) -> Outcome:
+        assert self.snap is not None
+        now = utcnow()
+        url = publish_url(self.snap.content_type, self.snap.integration.page_id, external_id, self.snap.graph_ids)
+        self.snap.intent.pop("in_flight", None)
+        self._fenced(status=status, external_id=external_id, publish_url=url, lease_owner=None, lease_expires_at=None,
+                     due_at=None, graph_ids=dict(self.snap.graph_ids), publish_intent=dict(self.snap.intent),
+                     published_at=now if status == PostStatus.PUBLISHED else None, last_error=None)
+        with transaction() as session:
+            post = session.get(SocialPost, self.post_id)
+            assert post is not None
+            record_event(session, post, status, external_id=external_id, publish_url=url,
+                         graph_ids=self.snap.graph_ids)
+        log.info("post_on_page", status=status, external_id=external_id)
+        return Outcome(status, external_id)
+
+    def release(self, *, due_at: datetime, reason: str, error: str | None = None) -> None:
+        """Hand the post back to ``approved`` with a due time; everything Graph returned stays stored."""
+        values: dict[str, Any] = {"status": PostStatus.APPROVED, "lease_owner": None, "lease_expires_at": None,
+                                  "due_at": due_at}
+        if self.snap is not None:
+            values["publish_intent"] = dict(self.snap.intent)
+        if error:
+            values["last_error"] = error[:2000]
+        self._fenced(**values)
+        log.info("publish_released", reason=reason, due_at=due_at.isoformat())
+
+    def fail(self, reason: str, *, kind: str = "failed") -> None:
+        self._fenced(status=PostStatus.FAILED, last_error=reason[:2000], lease_owner=None, lease_expires_at=None,
+                     due_at=None)
+        with transaction() as session:
+            post = session.get(SocialPost, self.post_id)
+            assert post is not None
+            record_event(session, post, kind, reason=reason)
+
+    def fail_unknown(self, reason: str) -> None:
+        self.fail(reason, kind="outcome_unknown")
+        raise OutcomeUnknown(reason)
+
+
+class ReelNotReady(Exception):
+    """Meta has not finished processing the uploaded Reel; check again shortly."""
+
+
+def _unix(when: datetime | None) -> int | None:
+    return None if when is None else int(when.timestamp())
+
+
+def _created_after(value: Any, threshold: float) -> bool:
+    if not isinstance(value, str):
+        return True  # no time given: the message match has to do
+    try:
+        created = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return True
+    return created.timestamp() >= threshold
+
+
+def publish_url(content_type: str, page_id: str, external_id: str, graph_ids: dict[str, Any]) -> str:
+    if content_type == "reel":
+        return f"https://www.facebook.com/reel/{graph_ids.get('video_id', external_id)}"
+    if content_type == "video":
+        return f"https://www.facebook.com/{page_id}/videos/{external_id}"
+    if "_" in external_id:
+        page, post = external_id.split("_", 1)
+        return f"https://www.facebook.com/{page}/posts/{post}"
+    return f"https://www.facebook.com/{external_id}"
+
+
+def release_now(seconds: float) -> datetime:
+    return datetime.now(timezone.utc) + timedelta(seconds=seconds)

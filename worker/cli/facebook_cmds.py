@@ -1,0 +1,54 @@
+"""``socialcal facebook connect``: Pages in, tokens encrypted, nothing printed that is secret."""
+
+from __future__ import annotations
+
+import click
+
+from graph.errors import GraphError
+from graph.factory import client_for_token
+from models.crypto import get_cipher
+from models.db import transaction
+from tasks.connect import connect_page_token, connect_user_token
+from tasks.tenancy import TenantError
+from worker.cli.root import UserError, cli, emit_json, emit_table, json_option
+
+
+@cli.group()
+def facebook() -> None:
+    """Facebook Pages."""
+
+
+@facebook.command("connect")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--page-id", help="With --page-token: the Page to connect.")
+@click.option("--page-token", help="A Page access token (prefer the environment: SOCIALCAL_PAGE_TOKEN).",
+              envvar="SOCIALCAL_PAGE_TOKEN")
+@click.option("--user-token", help="A user token: every Page it manages is connected.", envvar="SOCIALCAL_USER_TOKEN")
+@json_option
+def connect(tenant_id: str, page_id: str | None, page_token: str | None, user_token: str | None,
+            as_json: bool) -> None:
+    """Verify and store a Page token, or every Page token a user token manages."""
+    if bool(user_token) == bool(page_token):
+        raise UserError("give either --page-token with --page-id, or --user-token")
+    if page_token and not page_id:
+        raise UserError("--page-token needs --page-id")
+    cipher = get_cipher()
+    token = user_token or page_token or ""
+    client = client_for_token(token, purpose="publish", scope_id=page_id)
+    try:
+        with transaction() as session:
+            if user_token:
+                results = connect_user_token(session, cipher, client, tenant_id=tenant_id)
+            else:
+                results = [connect_page_token(session, cipher, client, tenant_id=tenant_id, page_id=page_id or "",
+                                              page_token=token)]
+    except GraphError as error:
+        raise UserError(f"Facebook refused: {error}") from None
+    except TenantError as error:
+        raise UserError(str(error)) from None
+    rows = [{"integration_id": r.integration_id, "page_id": r.page_id, "page_name": r.page_name,
+             "created": r.created} for r in results]
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ["integration_id", "page_id", "page_name", "created"])
