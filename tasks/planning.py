@@ -47,13 +47,10 @@ def parse_month(month: str) -> tuple[int, int]:
 
 
 def _local_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime:
-    local = datetime.combine(day, at, tzinfo=zone)
-    as_utc = local.astimezone(timezone.utc)
-    if as_utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        # Inside a spring-forward gap: the wall-clock time never happens; keep the same instant the
-        # clock reads after the jump (fold=1 gives the post-transition offset).
-        as_utc = local.replace(fold=1).astimezone(timezone.utc)
-    return as_utc
+    # fold=0 (PEP 495): inside a spring-forward gap the pre-transition offset applies, which lands the
+    # instant one gap-length later on the wall clock (02:30 becomes 03:30); in the autumn repeat it
+    # picks the first occurrence.
+    return datetime.combine(day, at, tzinfo=zone).astimezone(timezone.utc)
 
 
 def _parse_times(values: Any) -> list[time]:

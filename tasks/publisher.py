@@ -186,9 +186,7 @@ class Publisher:
 
     def run(self, now: datetime | None = None) -> Outcome:
         now = now or utcnow()
-        refusal = self._load()
-        if refusal is not None:
-            return refusal
+        self._load()
         snap = self.snap
         assert snap is not None
         mode, scheduled_at, wait_until = self.choose_mode(snap, now)
@@ -203,7 +201,7 @@ class Publisher:
         self._write_intent(mode, scheduled_at)
         return self._publish(mode, scheduled_at)
 
-    def _load(self) -> Outcome | None:
+    def _load(self) -> None:
         with transaction() as session:
             post = session.get(SocialPost, self.post_id)
             if post is None or post.lease_owner != self.owner:
@@ -214,21 +212,23 @@ class Publisher:
             if problem is None and post.attempts > self.settings.max_publish_attempts:
                 problem = f"gave up after {post.attempts - 1} attempts"
             if problem is not None:
+                # Recorded and committed before raising: the refusal must outlive the exception.
                 post.status = PostStatus.FAILED
                 post.last_error = f"refused at publish time: {problem}"
                 post.lease_owner = post.lease_expires_at = post.due_at = None
                 record_event(session, post, "publish_refused", reason=problem)
                 log.warning("publish_refused", reason=problem)
-                raise GateRefused(problem)
-            assert integration is not None and tenant is not None
-            session.expunge(integration)
-            self.snap = Snapshot(
-                post_id=post.id, tenant_id=post.tenant_id, integration=integration, content_type=post.content_type,
-                message=post.message, link=post.link, media=list(post.media or []), scheduled_at=post.scheduled_at,
-                auto_publish=tenant.auto_publish, graph_ids=dict(post.graph_ids or {}),
-                intent=dict(post.publish_intent or {}),
-            )
-        return None
+            else:
+                assert integration is not None and tenant is not None
+                session.expunge(integration)
+                self.snap = Snapshot(
+                    post_id=post.id, tenant_id=post.tenant_id, integration=integration, content_type=post.content_type,
+                    message=post.message, link=post.link, media=list(post.media or []), scheduled_at=post.scheduled_at,
+                    auto_publish=tenant.auto_publish, graph_ids=dict(post.graph_ids or {}),
+                    intent=dict(post.publish_intent or {}),
+                )
+        if problem is not None:
+            raise GateRefused(problem)
 
     def choose_mode(self, snap: Snapshot, now: datetime) -> tuple[str, datetime | None, datetime | None]:
         """(mode, scheduled time, wait-until). Without auto_publish nothing goes live (rule 2)."""

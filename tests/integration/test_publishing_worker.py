@@ -1,0 +1,174 @@
+"""The HITL path through real Celery workers, real Redis, the database and the sandbox over HTTP.
+
+Every test ends by checking the sandbox Page holds every approved post exactly once and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from models import PostStatus, SocialPost
+from models.db import transaction
+from support.factories import connect, make_tenant
+from support.pipeline import approve_post, assert_exactly_once, events, future, post_row, write_post
+from support.waits import wait_for
+from tasks.publishing import dispatch_due
+from worker.app import app
+from worker.settings import get_settings
+
+pytestmark = pytest.mark.integration
+
+
+def _status(post_id: str, *wanted: str):
+    return lambda: post_row(post_id).status in wanted
+
+
+@pytest.fixture
+def page(db, sandbox):
+    record = sandbox.add_page(name="Cafe")
+    tenant_id = make_tenant()
+    integration_id = connect(tenant_id, record.page_id, record.token, "Cafe")
+    return {"tenant_id": tenant_id, "integration_id": integration_id, "page_id": record.page_id,
+            "token": record.token, "record": record}
+
+
+def test_plan_to_scheduled_post_through_the_worker(page, sandbox, workers):
+    from tasks.planning import plan_month
+    from datetime import datetime, timezone
+    from support.pipeline import live_posts
+
+    workers.start()
+    month = (datetime.now(timezone.utc).replace(day=1) + __import__("datetime").timedelta(days=40)).strftime("%Y-%m")
+    with transaction() as s:
+        slot_ids = plan_month(s, page["tenant_id"], month).slot_ids
+    assert slot_ids
+    post_ids = [write_post(page["tenant_id"], f"Post {i}", slot_id=slot_id, when=None, scheduled_at=None)
+                for i, slot_id in enumerate(slot_ids[:3])]
+    for post_id in post_ids:
+        approve_post(post_id)
+    for post_id in post_ids:
+        wait_for(_status(post_id, PostStatus.SCHEDULED), 30, what=f"{post_id} scheduled")
+    assert_exactly_once(sandbox, page["page_id"], [f"Post {i}" for i in range(3)])
+    for post_id in post_ids:
+        row = post_row(post_id)
+        on_page = [p for p in live_posts(sandbox, page["page_id"]) if p["id"] == row.external_id][0]
+        assert on_page["status"] == "scheduled"
+        assert on_page["scheduled_publish_time"] == int(row.scheduled_at.timestamp())
+        assert row.publish_url and row.external_id
+        assert events(post_id)[-3:] == ["approved", "publish_intent", "scheduled"]
+
+
+def test_near_slot_becomes_a_platform_draft_and_auto_publish_goes_live(db, sandbox, workers):
+    workers.start()
+    a = sandbox.add_page(name="A")
+    b = sandbox.add_page(name="B")
+    plain, live = make_tenant("plain"), make_tenant("live", auto_publish=True)
+    connect(plain, a.page_id, a.token)
+    connect(live, b.page_id, b.token)
+    draft_id = write_post(plain, "soon", when=future(days=0.002))
+    live_id = write_post(live, "now", when=future(days=-0.01))
+    approve_post(draft_id)
+    approve_post(live_id)
+    wait_for(_status(draft_id, PostStatus.PLATFORM_DRAFT), 30, what="draft")
+    wait_for(_status(live_id, PostStatus.PUBLISHED), 30, what="published")
+    assert [p["status"] for p in sandbox.objects(a.page_id)["posts"]] == ["draft"]
+    assert [p["status"] for p in sandbox.objects(b.page_id)["posts"]] == ["published"]
+    assert_exactly_once(sandbox, a.page_id, ["soon"])
+    assert_exactly_once(sandbox, b.page_id, ["now"])
+
+
+def test_gate_refusals_send_nothing(page, sandbox, workers):
+    workers.start()
+    other_page = sandbox.add_page(name="Other")
+    other_tenant = make_tenant("Other")
+    foreign_integration = connect(other_tenant, other_page.page_id, other_page.token)
+
+    never_approved = write_post(page["tenant_id"], "not approved")
+    edited = write_post(page["tenant_id"], "approved then edited", when=future(days=80))
+    foreign = write_post(page["tenant_id"], "foreign page", when=future(days=80))
+    approve_post(edited)
+    approve_post(foreign)
+    with transaction() as s:
+        s.get(SocialPost, edited).message = "sneaky edit after approval"
+        # Forge a consistent approval for another tenant's Page, so only the tenant check can catch it.
+        from tasks.approval import current_hash
+        forged = s.get(SocialPost, foreign)
+        forged.integration_id = foreign_integration
+        forged.content_hash = forged.approved_hash = current_hash(forged)
+        for post_id in (edited, foreign):
+            s.get(SocialPost, post_id).due_at = None  # bring it due now
+
+    for post_id in (never_approved, edited, foreign):
+        app.send_task("publishing.publish_post", args=[post_id])  # forged straight onto the queue
+    wait_for(lambda: "publish_refused" in events(never_approved), 20, what="refusal of unapproved post")
+    wait_for(_status(edited, PostStatus.FAILED), 20, what="edited post refused")
+    wait_for(_status(foreign, PostStatus.FAILED), 20, what="foreign integration refused")
+    assert "differs from what was approved" in post_row(edited).last_error
+    assert "another tenant" in post_row(foreign).last_error
+    assert post_row(never_approved).status == PostStatus.PENDING_APPROVAL
+    assert sandbox.stats().get("by_route", {}) == {} or not any(
+        "feed" in key for key in sandbox.stats().get("by_route", {}))
+    assert_exactly_once(sandbox, page["page_id"], [])
+    assert_exactly_once(sandbox, other_page.page_id, [])
+    from models import FailedJob
+    with transaction() as s:
+        reasons = {j.post_id: j for j in s.query(FailedJob)}
+    assert reasons[edited].error_class == "GateRefused"
+
+
+def test_same_message_to_two_workers_publishes_once(page, sandbox, workers):
+    sandbox.set_faults(latency_ms=300)
+    workers.start(name="first")
+    workers.start(name="second")
+    post_id = write_post(page["tenant_id"], "only once")
+    approve_post(post_id)
+    for _ in range(5):
+        app.send_task("publishing.publish_post", args=[post_id])
+    wait_for(_status(post_id, PostStatus.SCHEDULED), 30, what="scheduled")
+    time.sleep(2)  # let every duplicate message run to its (losing) claim
+    assert_exactly_once(sandbox, page["page_id"], ["only once"])
+    assert post_row(post_id).attempts == 1
+
+
+def test_killed_mid_publish_is_recovered_by_dispatch_due(page, sandbox, workers, monkeypatch):
+    lease = 5
+    sandbox.set_faults(latency_ms=2500)
+    victim = workers.start(name="victim", SOCIALCAL_PUBLISH_LEASE_SECONDS=str(lease))
+    post_id = write_post(page["tenant_id"], "survives a SIGKILL")
+    approve_post(post_id)
+    wait_for(lambda: (post_row(post_id).publish_intent or {}).get("in_flight"), 20, what="create call in flight")
+    victim.kill()
+    # The sandbox still applies the call the dead worker sent: the outcome is on the Page, not in our DB.
+    wait_for(lambda: len(sandbox.objects(page["page_id"])["posts"]) == 1, 10, what="sandbox applied the call")
+    assert post_row(post_id).status == PostStatus.PUBLISHING
+    sandbox.set_faults(latency_ms=0)
+    workers.start(name="rescuer", SOCIALCAL_PUBLISH_LEASE_SECONDS=str(lease))
+    time.sleep(lease + 0.5)
+    monkeypatch.setenv("SOCIALCAL_REDISPATCH_AFTER_SECONDS", "1")
+    get_settings.cache_clear()
+    from datetime import datetime, timezone
+    with transaction() as s:
+        counts = dispatch_due(s, datetime.now(timezone.utc), get_settings())
+    assert counts["expired_leases"] == 1
+    wait_for(_status(post_id, PostStatus.SCHEDULED), 30, what="recovered")
+    assert "reconciled" in events(post_id)
+    assert_exactly_once(sandbox, page["page_id"], ["survives a SIGKILL"])
+
+
+@pytest.mark.parametrize("content", ["text", "album"])
+def test_apply_then_fail_is_reconciled_not_resent(page, sandbox, workers, content):
+    workers.start()
+    sandbox.set_faults([{"method": "POST", "path": "feed", "mode": "apply_then_fail", "rate": 1.0, "count": 1}])
+    media = [{"url": f"https://cdn.example/{i}.jpg", "type": "image"} for i in range(3)] if content == "album" else None
+    extra = {"media": media} if media else {}
+    post_id = write_post(page["tenant_id"], f"ambiguous {content}", **extra)
+    approve_post(post_id)
+    wait_for(_status(post_id, PostStatus.SCHEDULED), 40, what="scheduled after reconcile")
+    assert "reconciled" in events(post_id)
+    assert_exactly_once(sandbox, page["page_id"], [f"ambiguous {content}"])
+    if content == "album":
+        row = post_row(post_id)
+        assert len(row.graph_ids["photos"]) == 3
+        assert len(sandbox.objects(page["page_id"])["photos"]) == 3
