@@ -30,7 +30,9 @@ Rules:
   does not apply: whether the post exists must be found out either way.
 * ``AuthError``: ``reconnect``. ``PermissionDenied`` / ``InvalidRequest`` / ``NotFound``: ``fail``.
 
-``attempt`` is how many attempts the work has already spent (0 on the first failure).
+``attempt`` is how many attempts the work has already spent (0 on the first failure). Errors the
+caller already knows to be permanent (``worker.base.BadMessage``) are failed by the caller without
+asking, since this module treats unknown exceptions as transient.
 """
 
 from __future__ import annotations
@@ -133,11 +135,14 @@ def decide(error: BaseException, *, attempt: int, now: float, deadline: float | 
 
 def _rate_limited(error: RateLimited, *, now: float, deadline: float | None, settings: Settings,
                   rng: random.Random, reason: str) -> RetryDecision:
-    reopens = error.retry_at if error.retry_at is not None and error.retry_at > now else now + RATE_LIMIT_RECHECK_SECONDS
+    reopens = now + RATE_LIMIT_RECHECK_SECONDS
+    if error.retry_at is not None and error.retry_at > now:
+        reopens = error.retry_at
     if _deadline_passed(deadline, reopens):
         return RetryDecision("fail", 0.0, f"deadline cannot be met: rate limited until after it ({reason})", False)
     wait = reopens - now
-    jitter = rng.uniform(0.0, min(RATE_LIMIT_JITTER_CAP, wait * RATE_LIMIT_JITTER_FRACTION + RATE_LIMIT_JITTER_FLOOR))
+    spread = min(RATE_LIMIT_JITTER_CAP, wait * RATE_LIMIT_JITTER_FRACTION + RATE_LIMIT_JITTER_FLOOR)
+    delay = wait + rng.uniform(0.0, spread)
     if deadline is not None:
-        jitter = min(jitter, deadline - reopens)  # never jitter past the deadline
-    return _wait("retry", wait + jitter, reason, False, settings)
+        delay = max(wait, min(delay, deadline - now))  # never jitter past the deadline
+    return _wait("retry", delay, reason, False, settings)
