@@ -1,8 +1,18 @@
-"""The ``socialcal`` command. Each sub-module adds one group of commands to ``cli``."""
+"""The ``socialcal`` command. ``main`` imports the command modules itself, so a bad setting read
+while importing them still ends as one line on stderr, never a traceback."""
 
 from __future__ import annotations
 
-from worker.cli.root import cli, main
-from worker.cli import db_keys, facebook_cmds, ops_cmds, pipeline_cmds, posts_cmds, runtime_cmds, tenant_cmds  # noqa: F401,E402 - register commands
+from typing import Any
+
+from worker.cli.root import main
 
 __all__ = ["cli", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "cli":
+        from worker.cli.commands import cli
+
+        return cli
+    raise AttributeError(name)

@@ -44,10 +44,11 @@ def cli() -> None:
 
 def main() -> None:
     try:
-        cli.main(prog_name="socialcal")
-    except SettingsError as error:  # raised while reading settings, before a command runs
+        import worker.cli.commands  # noqa: F401 - registers the commands; reads settings on the way
+    except SettingsError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
+    cli.main(prog_name="socialcal")
 
 
 def _default(value: Any) -> Any:
