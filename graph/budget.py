@@ -510,7 +510,13 @@ def budget_for(settings: Settings) -> GraphBudget:
         with _lock:
             budget = _budgets.get(key)
             if budget is None:
-                budget = GraphBudget(_redis_for(settings.budget_redis_url), settings)
+                if settings.redis_url is None and settings.broker_url.startswith("memory://"):
+                    # The embedded demo: one process, no Redis. See graph.local_budget.
+                    from graph.local_budget import ProcessBudget
+
+                    budget = ProcessBudget(settings)
+                else:
+                    budget = GraphBudget(_redis_for(settings.budget_redis_url), settings)
                 _budgets[key] = budget
     return budget
 

@@ -308,8 +308,9 @@ def upsert_insights(session: Session, rows: list[dict[str, Any]]) -> int:
             index_elements=["integration_id", "metric", "period", "end_time"],
             set_={"value": statement.excluded.value, "fetched_at": statement.excluded.fetched_at},
             where=table.c.value.is_distinct_from(statement.excluded.value),
-        )
-        changed += max(session.execute(statement).rowcount or 0, 0)
+        ).returning(table.c.id)
+        # RETURNING, not rowcount: psycopg reports -1 for this statement; skipped conflicts return nothing.
+        changed += len(session.execute(statement).all())
     return changed
 
 

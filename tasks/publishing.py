@@ -53,8 +53,10 @@ def publish_post(self: SocialcalTask, post_id: Any, **_unknown: Any) -> dict[str
         raise  # already recorded on the post; the base class writes the failed_jobs row
     except ReelNotReady:
         _retry_soon(self, publisher, 30.0, "Reel still processing")
+        return {"post_id": post_id, "status": "waiting"}
     except GraphError as error:
-        _handle_graph_error(self, publisher, error)
+        _handle_graph_error(self, publisher, error)  # raises, or releases the post with a due time
+        return {"post_id": post_id, "status": "waiting", "error": type(error).__name__}
     return {"post_id": post_id, "status": outcome.status, "external_id": outcome.external_id}
 
 

@@ -3,6 +3,7 @@
 from worker.cli import (  # noqa: F401 - each module adds its commands to the group
     db_keys,
     facebook_cmds,
+    insights_cmds,
     ops_cmds,
     pipeline_cmds,
     posts_cmds,

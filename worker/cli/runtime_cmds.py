@@ -47,3 +47,25 @@ def sandbox(host: str, port: int, pages: int, seed: int, calls_per_window: int, 
 
     serve(host=host, port=port, demo_pages=pages, seed=seed, calls_per_window=calls_per_window,
           window_seconds=window_seconds, latency_ms=latency_ms)
+
+
+@cli.command()
+@click.option("--db", "db_path", default="socialcal-demo.db", show_default=True, type=click.Path(dir_okay=False),
+              help="SQLite file for the demo (replaced on every run).")
+def demo(db_path: str) -> None:
+    """Run the whole pipeline on the embedded default: no services, no credentials."""
+    import time
+    from pathlib import Path
+
+    from worker.cli.root import emit_table
+    from worker.demo import run_demo
+
+    started = time.monotonic()
+    path = Path(db_path).resolve()
+    rows = run_demo(path)
+    click.echo("")
+    emit_table(rows, ["tenant", "planned", "written", "invalid", "approved", "waiting", "rejected", "scheduled",
+                      "drafts", "published", "failed", "graph_calls", "anomalies"])
+    click.echo(f"\ndone in {time.monotonic() - started:.1f}s. The database is {path}; look around with:")
+    click.echo(f"  SOCIALCAL_DATABASE_URL=sqlite:///{path} socialcal posts list")
+    click.echo(f"  SOCIALCAL_DATABASE_URL=sqlite:///{path} socialcal jobs list")
