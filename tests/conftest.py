@@ -25,6 +25,11 @@ from support.services import REDIS_URL, check_redis, create_database, drop_datab
 from support.workers import WorkerProcess  # noqa: E402
 from worker.settings import get_settings  # noqa: E402
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fault-posts", type=int, default=60,
+                     help="approved posts the fault suite drains (CI default 60; try 300 locally)")
+
+
 BACKENDS = [b.strip() for b in os.environ.get("SOCIALCAL_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 
 
