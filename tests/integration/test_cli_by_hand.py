@@ -25,7 +25,9 @@ def run(*args: str, input: str | None = None, ok: bool = True) -> str:
 
 def test_connect_intake_approve_show(db, sandbox, workers, tmp_path):
     workers.start()
-    user_token = "EAAUserTokenForCliTest000000000000001"
+    import uuid
+
+    user_token = f"EAAUserTokenForCliTest{uuid.uuid4().hex}"  # the sandbox keeps Pages across tests
     first = sandbox.add_page(name="Bakery", user_token=user_token)
     second = sandbox.add_page(name="Bakery Outlet", user_token=user_token)
     tenant_id = run("tenant", "add", "--name", "Bakery Co").strip()
