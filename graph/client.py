@@ -491,10 +491,25 @@ class GraphClient:
         self, page_id: str, *, since: When | None = None, max_pages: int | None = None
     ) -> list[dict[str, Any]]:
         """Published posts with engagement (missing keys mean unknown), newest first."""
-        params: dict[str, Any] = {"fields": PUBLISHED_POST_FIELDS, "limit": 100}
+        return [item for page in self.iter_published_posts(page_id, since=since, max_pages=max_pages)
+                for item in page]
+
+    def iter_published_posts(
+        self,
+        page_id: str,
+        *,
+        fields: str = PUBLISHED_POST_FIELDS,
+        since: When | None = None,
+        max_pages: int | None = None,
+        follow: Callable[[str], bool] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Published posts one result page (up to 100) at a time, so a caller can stop early;
+        ``fields`` may add field expansions such as ``insights.metric(post_media_view)``."""
+        params: dict[str, Any] = {"fields": fields, "limit": 100}
         if since is not None:
             params["since"] = unix_seconds(since)
-        return self._items(f"{page_id}/published_posts", params, max_pages=max_pages)
+        for body in self._pages(f"{page_id}/published_posts", params, max_pages=max_pages, follow=follow):
+            yield [item for item in (body.get("data") or []) if isinstance(item, dict)]
 
     # ----------------------------------------------------------------------------- insights
 

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from graph.client import GraphClient, unix_seconds
+from graph.client import GraphClient
 from models import Integration, PostMetric, PostStatus, SocialPost, Tenant
 from models.db import transaction
 from tasks.insights_pull import ClientFactory, default_client, skip_reason
@@ -134,15 +134,12 @@ def fetch_readings(client: GraphClient, page_id: str, posts: Sequence[TrackedPos
             wanted.setdefault(key, post.post_id)
     found: dict[str, PostReading] = {}
     pending = {post.post_id for post in posts}
-    params = {"fields": POST_FIELDS, "limit": PAGE_SIZE, "since": unix_seconds(since)}
     # Newest first; a page beyond what our posts need is spent only while some are still unseen.
     max_pages = len(posts) // PAGE_SIZE + 2
-    # GraphClient.list_published_posts has a fixed field list without post insights; _pages is the
-    # client's own pager (token stripped from paging URLs, same hooks and budget).
-    for body in client._pages(f"{page_id}/published_posts", params, max_pages=max_pages,
-                              follow=lambda _next: bool(pending)):
-        for item in body.get("data") or []:
-            if not isinstance(item, dict) or not item.get("id"):
+    for items in client.iter_published_posts(page_id, fields=POST_FIELDS, since=since, max_pages=max_pages,
+                                             follow=lambda _next: bool(pending)):
+        for item in items:
+            if not item.get("id"):
                 continue
             reading = parse_post(item)
             for key in _keys(reading.graph_id):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from sqlalchemy import and_, or_, select, update
@@ -511,6 +511,3 @@ def publish_url(content_type: str, page_id: str, external_id: str, graph_ids: di
         return f"https://www.facebook.com/{page}/posts/{post}"
     return f"https://www.facebook.com/{external_id}"
 
-
-def release_now(seconds: float) -> datetime:
-    return datetime.now(timezone.utc) + timedelta(seconds=seconds)

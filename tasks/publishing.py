@@ -8,14 +8,13 @@ and ``dispatch_due`` (beat, every minute) sends it again when that time comes.
 
 from __future__ import annotations
 
-import random
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 
-from graph.errors import AuthError, GraphError, RateLimited
+from graph.errors import GraphError, RateLimited
 from graph.factory import client_for_integration
 from models import Integration, PostStatus, SocialPost, utcnow
 from tasks.approval import current_hash
@@ -221,6 +220,3 @@ def update_message(self: SocialcalTask, post_id: Any, message: Any, **_unknown: 
         record_event(session, post, "message_updated", content_hash=edited_hash)
         return {"post_id": post.id, "status": post.status, "content_hash": edited_hash}
 
-
-def jitter(seconds: float) -> float:
-    return seconds * random.uniform(0.9, 1.1)
