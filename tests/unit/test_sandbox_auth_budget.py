@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import requests
 
-from graph.sandbox import SandboxServer
 
 HUGE_WINDOW = 10**9  # one fixed window for the whole test run: no boundary can split a test
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = SandboxServer(port=0, seed=5).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def srv(server):
-    server.reset()
-    server.set_budget(calls_per_window=200, window_seconds=HUGE_WINDOW, app_calls_per_window=None,
-                      window_mode="fixed")
-    yield server
-    assert server.stats()["internal_errors"] == []
+SANDBOX_SEED = 5
+SANDBOX_BUDGET = {"calls_per_window": 200, "window_seconds": HUGE_WINDOW, "app_calls_per_window": None,
+                  "window_mode": "fixed"}
+SANDBOX_ALLOW_TOKEN_IN_URL = True  # one test sends a token in the URL on purpose and counts it
 
 
 def auth(token: str) -> dict[str, str]:

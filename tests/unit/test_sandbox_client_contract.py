@@ -13,23 +13,9 @@ import pytest
 
 from graph.client import GraphClient
 from graph.errors import Ambiguous, AuthError, InvalidRequest, NotFound, PermissionDenied, RateLimited
-from graph.sandbox import SandboxServer
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = SandboxServer(port=0, seed=21, calls_per_window=10_000).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def srv(server):
-    server.reset()
-    server.set_budget(calls_per_window=10_000, window_seconds=3600, app_calls_per_window=None)
-    yield server
-    stats = server.stats()
-    assert stats["internal_errors"] == [] and stats["token_in_url_calls"] == 0
+SANDBOX_SEED = 21
 
 
 def client(srv, token: str, page_id: str | None = None) -> GraphClient:

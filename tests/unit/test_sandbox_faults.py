@@ -10,22 +10,10 @@ import time
 import pytest
 import requests
 
-from graph.sandbox import SandboxServer, serve
+from graph.sandbox import serve
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = SandboxServer(port=0, seed=9, calls_per_window=10_000).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def srv(server):
-    server.reset()
-    server.set_budget(calls_per_window=10_000, window_seconds=3600, app_calls_per_window=None)
-    yield server
-    assert server.stats()["internal_errors"] == []
+SANDBOX_SEED = 9
 
 
 def feed(srv, page, timeout=5.0, **data):
