@@ -50,7 +50,8 @@ def first_due_at(post: SocialPost, tenant: Tenant, now: datetime) -> datetime:
     return max(now, post.scheduled_at - SCHEDULING_WINDOW_MAX + WINDOW_MARGIN)
 
 
-def _lock_post(session: Session, post_id: str) -> SocialPost:
+def lock_post(session: Session, post_id: str) -> SocialPost:
+    """The post, row-locked for this transaction, with its ids bound to the task's log lines."""
     post = session.get(SocialPost, post_id, with_for_update=True)
     if post is None:
         raise BadMessage(f"no post {post_id}")
@@ -60,7 +61,7 @@ def _lock_post(session: Session, post_id: str) -> SocialPost:
 
 def approve(session: Session, post_id: str, approver: str, shown_hash: str, *, now: datetime | None = None) -> Decision:
     now = now or utcnow()
-    post = _lock_post(session, post_id)
+    post = lock_post(session, post_id)
     if post.pending_message is not None and post.status in EDITABLE_ON_PAGE:
         return _approve_edit(session, post, approver, shown_hash)
     if post.status == PostStatus.APPROVED and post.approved_hash == shown_hash:
@@ -92,7 +93,7 @@ def _approve_edit(session: Session, post: SocialPost, approver: str, shown_hash:
 
 
 def reject(session: Session, post_id: str, approver: str, reason: str) -> Decision:
-    post = _lock_post(session, post_id)
+    post = lock_post(session, post_id)
     if not reason or not reason.strip():
         return _refuse(session, post, approver, "a rejection needs a reason")
     if post.status not in (PostStatus.PENDING_APPROVAL, PostStatus.APPROVED, PostStatus.INVALID):

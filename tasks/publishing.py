@@ -17,7 +17,7 @@ from sqlalchemy import and_, or_, select
 from graph.errors import GraphError, RateLimited
 from graph.factory import client_for_integration
 from models import Integration, PostStatus, SocialPost, utcnow
-from tasks.approval import current_hash
+from tasks.approval import current_hash, lock_post
 from tasks.events import record_event
 from tasks.integrations import RECONNECT_HINT, mark_needs_reconnect
 from tasks.publisher import GateRefused, LeaseLost, OutcomeUnknown, Publisher, ReelNotReady, claim, new_lease_owner
@@ -130,14 +130,6 @@ def dispatch_due_task(self: SocialcalTask, **_unknown: Any) -> dict[str, int]:
 
 # ------------------------------------------------------------------------------- changes after approval
 
-def _locked_post(session: Any, post_id: str) -> SocialPost:
-    post = session.get(SocialPost, post_id, with_for_update=True)
-    if post is None:
-        raise BadMessage(f"no post {post_id}")
-    bind(tenant_id=post.tenant_id, post_id=post.id)
-    return post
-
-
 def _client_for(session: Any, post: SocialPost) -> Any:
     integration = session.get(Integration, post.integration_id)
     if integration is None or integration.tenant_id != post.tenant_id:
@@ -156,7 +148,7 @@ def reschedule_post(self: SocialcalTask, post_id: Any, scheduled_at: Any, **_unk
     if problem or when is None:
         raise BadMessage(problem or "scheduled_at missing")
     with self.transaction() as session:
-        post = _locked_post(session, post_id)
+        post = lock_post(session, post_id)
         if post.status == PostStatus.PUBLISHING:
             raise self.retry(countdown=30, max_retries=20)  # let the running publish finish first
         if post.status == PostStatus.SCHEDULED and post.external_id:
@@ -179,7 +171,7 @@ def reschedule_post(self: SocialcalTask, post_id: Any, scheduled_at: Any, **_unk
 def cancel_post(self: SocialcalTask, post_id: Any, **_unknown: Any) -> dict[str, Any]:
     post_id = require_uuid(post_id, "post_id")
     with self.transaction() as session:
-        post = _locked_post(session, post_id)
+        post = lock_post(session, post_id)
         if post.status == PostStatus.CANCELLED:
             return {"post_id": post.id, "status": post.status}
         if post.status == PostStatus.PUBLISHING:
@@ -203,7 +195,7 @@ def update_message(self: SocialcalTask, post_id: Any, message: Any, **_unknown: 
     if not isinstance(message, str) or not message.strip():
         raise BadMessage("message: expected non-empty text")
     with self.transaction() as session:
-        post = _locked_post(session, post_id)
+        post = lock_post(session, post_id)
         if post.status not in (PostStatus.SCHEDULED, PostStatus.PUBLISHED, PostStatus.PLATFORM_DRAFT):
             raise BadMessage(f"post is {post.status}; edit it through intake and approval instead")
         edited_hash = current_hash(post, message=message)
