@@ -21,12 +21,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import and_, or_, select, update
 
 from graph.client import GraphClient
-from graph.errors import GraphError
+from graph.errors import Ambiguous, GraphError, InvalidRequest
 from models import Integration, PostStatus, SocialPost, Tenant, utcnow
 from models.db import transaction
 from tasks.approval import current_hash
@@ -170,10 +171,25 @@ class Publisher:
         assert self.snap is not None
         self._fenced(graph_ids=dict(self.snap.graph_ids), publish_intent=dict(self.snap.intent))
 
-    def _mark_in_flight(self, step: str, **detail: Any) -> None:
+    @contextmanager
+    def _in_flight(self, step: str) -> Iterator[None]:
+        """Mark a create call as in flight for exactly as long as its outcome is unknown.
+
+        The mark survives only an ``Ambiguous`` error or a crash: a definite answer from Graph, or a
+        refusal by our own budget before sending, proves nothing was created, so it is cleared and
+        the next attempt sends without a reconciliation listing.
+        """
         assert self.snap is not None
-        self.snap.intent["in_flight"] = {"step": step, "at": time.time(), **detail}
+        self.snap.intent["in_flight"] = {"step": step, "at": time.time(), "message": self.snap.message}
         self._save_ids()
+        try:
+            yield
+        except Ambiguous:
+            raise
+        except GraphError:
+            self.snap.intent.pop("in_flight", None)
+            self._save_ids()
+            raise
 
     def _landed(self, key: str, value: Any) -> None:
         """Store an id the moment Graph returns it, and clear the in-flight mark in the same write."""
@@ -279,9 +295,9 @@ class Publisher:
         assert self.snap is not None and self.client is not None
         if "post_id" in self.snap.graph_ids:
             return str(self.snap.graph_ids["post_id"])
-        self._mark_in_flight("feed", message=self.snap.message)
-        post_id = self.client.create_feed_post(self.snap.integration.page_id, message=self.snap.message,
-                                               link=self.snap.link, published=False, scheduled_at=scheduled_at)
+        with self._in_flight("feed"):
+            post_id = self.client.create_feed_post(self.snap.integration.page_id, message=self.snap.message,
+                                                   link=self.snap.link, published=False, scheduled_at=scheduled_at)
         self._landed("post_id", post_id)
         return post_id
 
@@ -292,9 +308,10 @@ class Publisher:
         if mode == "live":  # two-phase: an unpublished photo, attached to an unpublished post
             return self._album(mode, scheduled_at)
         media = self.snap.media[0]
-        self._mark_in_flight("photo", message=self.snap.message)
-        result = self.client.upload_photo(self.snap.integration.page_id, media["url"], caption=self.snap.message,
-                                          alt_text=media.get("alt_text"), published=False, scheduled_at=scheduled_at)
+        with self._in_flight("photo"):
+            result = self.client.upload_photo(self.snap.integration.page_id, media["url"], caption=self.snap.message,
+                                              alt_text=media.get("alt_text"), published=False,
+                                              scheduled_at=scheduled_at)
         post_id = result.post_id or result.id
         self.snap.graph_ids["photo_id"] = result.id
         self._landed("post_id", post_id)
@@ -316,16 +333,15 @@ class Publisher:
             photos[str(index)] = {"id": result.id, "at": time.time()}
             self._landed("photos", dict(photos))
         media_ids = [photos[str(i)]["id"] for i in range(len(self.snap.media))]
-        self._mark_in_flight("feed", message=self.snap.message)
         try:
-            post_id = self.client.create_feed_post(self.snap.integration.page_id, message=self.snap.message,
-                                                   published=False, scheduled_at=scheduled_at,
-                                                   attached_media=media_ids)
-        except GraphError as error:
-            if getattr(error, "code", None) == 100 and "photo" in error.graph_message.lower():
+            with self._in_flight("feed"):
+                post_id = self.client.create_feed_post(self.snap.integration.page_id, message=self.snap.message,
+                                                       published=False, scheduled_at=scheduled_at,
+                                                       attached_media=media_ids)
+        except InvalidRequest as error:
+            if error.code == 100 and "photo" in error.graph_message.lower():
                 # A photo expired or was used: forget the uploads so the retry uploads fresh ones.
                 self.snap.graph_ids.pop("photos", None)
-                self.snap.intent.pop("in_flight", None)
                 self._save_ids()
             raise
         self._landed("post_id", post_id)
@@ -336,9 +352,10 @@ class Publisher:
         if "video_id" in self.snap.graph_ids:
             return str(self.snap.graph_ids["video_id"])
         media = self.snap.media[0]
-        self._mark_in_flight("video", message=self.snap.message)
-        video_id = self.client.upload_video(self.snap.integration.page_id, media["url"], description=self.snap.message,
-                                            published=False, scheduled_at=scheduled_at)
+        with self._in_flight("video"):
+            video_id = self.client.upload_video(self.snap.integration.page_id, media["url"],
+                                                description=self.snap.message, published=False,
+                                                scheduled_at=scheduled_at)
         self.snap.graph_ids["post_id"] = video_id
         self._landed("video_id", video_id)
         return video_id
@@ -358,9 +375,9 @@ class Publisher:
             self._landed("uploaded", True)
         self._wait_for_reel(ids["video_id"])
         state = {"scheduled": "SCHEDULED", "draft": "DRAFT", "live": "PUBLISHED"}[mode]
-        self._mark_in_flight("reel_finish", message=self.snap.message)
-        answer = self.client.finish_reel(page_id, ids["video_id"], video_state=state,  # type: ignore[arg-type]
-                                         description=self.snap.message, scheduled_at=scheduled_at)
+        with self._in_flight("reel_finish"):
+            answer = self.client.finish_reel(page_id, ids["video_id"], video_state=state,  # type: ignore[arg-type]
+                                             description=self.snap.message, scheduled_at=scheduled_at)
         if answer.get("post_id"):
             ids["post_id"] = str(answer["post_id"])
         self._landed("reel_finished", True)
