@@ -30,13 +30,20 @@ _INLINE_PATTERNS = (
 
 
 class _KnownSecrets:
-    """A bounded set of literal secrets seen by this process (decrypted tokens, app secret)."""
+    """A bounded set of literal secrets seen by this process (decrypted tokens, app secret).
+
+    Masking uses one compiled alternation of the secrets known when it was built, plus plain string
+    replacement for the few added since; the alternation is rebuilt only when those newcomers
+    outnumber a fraction of it, so a worker that decrypts a thousand tokens in a daily pull compiles
+    a handful of patterns, not a thousand (amortised linear, not quadratic).
+    """
 
     def __init__(self, capacity: int = 20_000) -> None:
         self._values: OrderedDict[str, None] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
         self._pattern: re.Pattern[str] | None = None
+        self._recent: list[str] = []
 
     def add(self, value: str | None) -> None:
         if not value or len(value) < 8:
@@ -47,18 +54,24 @@ class _KnownSecrets:
                 return
             self._values[value] = None
             while len(self._values) > self._capacity:
-                self._values.popitem(last=False)
-            self._pattern = None
+                evicted, _ = self._values.popitem(last=False)
+                if evicted in self._recent:
+                    self._recent.remove(evicted)
+            self._recent.append(value)
+            if len(self._recent) > max(32, (len(self._values) - len(self._recent)) // 2):
+                ordered = sorted(self._values, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+                self._recent = []
 
     def scrub(self, text: str) -> str:
         with self._lock:
-            if not self._values:
-                return text
-            if self._pattern is None:
-                ordered = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-            pattern = self._pattern
-        return pattern.sub(REDACTED, text)
+            pattern, recent = self._pattern, list(self._recent)
+        if pattern is not None:
+            text = pattern.sub(REDACTED, text)
+        for value in sorted(recent, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
 
 
 known_secrets = _KnownSecrets()

@@ -64,3 +64,14 @@ def test_redact_nested_structures_and_text():
     assert cleaned["args"][1]["ok"] == "fine"
     assert cleaned["Authorization"] == REDACTED
     assert redact_text("Authorization: OAuth abcdefghijkl") == "Authorization: OAuth " + REDACTED
+
+
+def test_many_known_secrets_stay_masked_without_recompiling_per_secret():
+    from worker.redaction import _KnownSecrets
+
+    secrets = _KnownSecrets()
+    for i in range(500):
+        secrets.add(f"opaque-token-{i:05d}-value")
+        assert secrets.scrub(f"sent with opaque-token-{i:05d}-value") == f"sent with {REDACTED}"
+    assert all(secrets.scrub(f"a opaque-token-{i:05d}-value b") == f"a {REDACTED} b" for i in range(0, 500, 37))
+    assert secrets._pattern is not None and len(secrets._recent) < 500  # rebuilt a few times, not per add
