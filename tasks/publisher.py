@@ -25,13 +25,14 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from graph.client import GraphClient
 from graph.errors import Ambiguous, GraphError, InvalidRequest
 from models import Integration, PostStatus, SocialPost, Tenant, utcnow
 from models.db import transaction
 from tasks.approval import current_hash
-from tasks.events import record_event
+from tasks.events import record_event, record_post_event
 from worker.logging import get_logger
 from worker.settings import Settings
 
@@ -96,30 +97,29 @@ def new_lease_owner(task_id: str | None) -> str:
 
 # ------------------------------------------------------------------------------- claim and gate
 
-def claim(post_id: str, owner: str, settings: Settings, now: datetime | None = None) -> bool:
+def claim(session: Session, post_id: str, owner: str, settings: Settings, now: datetime | None = None) -> bool:
     """One conditional UPDATE: exactly one worker wins, whatever the number of copies of the message."""
     now = now or utcnow()
     lease_until = now + timedelta(seconds=settings.publish_lease_seconds)
-    with transaction() as session:
-        result = session.execute(
-            update(SocialPost)
-            .where(SocialPost.id == post_id, or_(
-                and_(SocialPost.status == PostStatus.APPROVED,
-                     or_(SocialPost.due_at.is_(None), SocialPost.due_at <= now)),
-                and_(SocialPost.status == PostStatus.PUBLISHING, SocialPost.lease_expires_at < now),
-            ))
-            .values(status=PostStatus.PUBLISHING, lease_owner=owner, lease_expires_at=lease_until,
-                    due_at=lease_until, enqueued_at=None, attempts=SocialPost.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:
-            return True
-        post = session.get(SocialPost, post_id)
-        if post is not None and post.status in REFUSABLE:
-            # A publish message for a post nobody approved (forged, stale or replayed): audit it.
-            record_event(session, post, "publish_refused", reason=f"post is {post.status}, not approved")
-            log.warning("publish_refused", post_id=post_id, status=post.status)
-        return False
+    result = session.execute(
+        update(SocialPost)
+        .where(SocialPost.id == post_id, or_(
+            and_(SocialPost.status == PostStatus.APPROVED,
+                 or_(SocialPost.due_at.is_(None), SocialPost.due_at <= now)),
+            and_(SocialPost.status == PostStatus.PUBLISHING, SocialPost.lease_expires_at < now),
+        ))
+        .values(status=PostStatus.PUBLISHING, lease_owner=owner, lease_expires_at=lease_until,
+                due_at=lease_until, enqueued_at=None, attempts=SocialPost.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        return True
+    post = session.get(SocialPost, post_id)
+    if post is not None and post.status in REFUSABLE:
+        # A publish message for a post nobody approved (forged, stale or replayed): audit it.
+        record_event(session, post, "publish_refused", reason=f"post is {post.status}, not approved")
+        log.warning("publish_refused", post_id=post_id, status=post.status)
+    return False
 
 
 def gate_problem(post: SocialPost, tenant: Tenant | None, integration: Integration | None) -> str | None:
@@ -154,18 +154,28 @@ class Publisher:
         self.client_factory = client_factory
         self.snap: Snapshot | None = None
         self.client: GraphClient | None = None
+        # Written by the next fenced update, in its transaction (see _fenced).
+        self._pending_values: dict[str, Any] = {}
+        self._pending_events: list[tuple[str, dict[str, Any]]] = []
 
     # ---- fenced persistence
 
-    def _fenced(self, **values: Any) -> None:
+    def _fenced(self, *, event: tuple[str, dict[str, Any]] | None = None, **values: Any) -> None:
+        """One transaction: the row update (only while we hold the lease) plus any events waiting
+        for it, so a publish costs three commits: claim, intent before the call, outcome."""
+        events = self._pending_events + ([event] if event else [])
         with transaction() as session:
             result = session.execute(
                 update(SocialPost)
                 .where(SocialPost.id == self.post_id, SocialPost.lease_owner == self.owner,
                        SocialPost.status == PostStatus.PUBLISHING)
-                .values(**values).execution_options(synchronize_session=False))
+                .values(**{**self._pending_values, **values}).execution_options(synchronize_session=False))
             if result.rowcount != 1:
                 raise LeaseLost(self.post_id)
+            for kind, detail in events:
+                assert self.snap is not None
+                record_post_event(session, self.post_id, self.snap.tenant_id, kind, **detail)
+        self._pending_values, self._pending_events = {}, []
 
     def _save_ids(self) -> None:
         assert self.snap is not None
@@ -191,18 +201,23 @@ class Publisher:
             self._save_ids()
             raise
 
-    def _landed(self, key: str, value: Any) -> None:
-        """Store an id the moment Graph returns it, and clear the in-flight mark in the same write."""
+    def _landed(self, key: str, value: Any, *, with_outcome: bool = False) -> None:
+        """Store an id the moment Graph returns it, and clear the in-flight mark in the same write.
+
+        ``with_outcome``: no Graph call comes before the outcome is written, so the id is stored by
+        that write (``complete``); a crash in between leaves the in-flight mark, and the next
+        attempt reconciles and adopts the post.
+        """
         assert self.snap is not None
         self.snap.graph_ids[key] = value
         self.snap.intent.pop("in_flight", None)
-        self._save_ids()
+        if not with_outcome:
+            self._save_ids()
 
     # ---- entry point
 
     def run(self, now: datetime | None = None) -> Outcome:
         now = now or utcnow()
-        self._load()
         snap = self.snap
         assert snap is not None
         mode, scheduled_at, wait_until = self.choose_mode(snap, now)
@@ -217,18 +232,23 @@ class Publisher:
         self._write_intent(mode, scheduled_at)
         return self._publish(mode, scheduled_at)
 
-    def _load(self) -> None:
+    def claim_and_load(self) -> bool:
+        """Claim the post and re-check the approval gate in one transaction; False when the claim is lost.
+
+        A refusal is recorded and committed before ``GateRefused`` is raised: it must outlive the
+        exception.
+        """
         with transaction() as session:
+            if not claim(session, self.post_id, self.owner, self.settings):
+                return False
             post = session.get(SocialPost, self.post_id)
-            if post is None or post.lease_owner != self.owner:
-                raise LeaseLost(self.post_id)
+            assert post is not None
             tenant = session.get(Tenant, post.tenant_id)
             integration = session.get(Integration, post.integration_id) if post.integration_id else None
             problem = gate_problem(post, tenant, integration)
             if problem is None and post.attempts > self.settings.max_publish_attempts:
                 problem = f"gave up after {post.attempts - 1} attempts"
             if problem is not None:
-                # Recorded and committed before raising: the refusal must outlive the exception.
                 post.status = PostStatus.FAILED
                 post.last_error = f"refused at publish time: {problem}"
                 post.lease_owner = post.lease_expires_at = post.due_at = None
@@ -245,6 +265,7 @@ class Publisher:
                 )
         if problem is not None:
             raise GateRefused(problem)
+        return True
 
     def choose_mode(self, snap: Snapshot, now: datetime) -> tuple[str, datetime | None, datetime | None]:
         """(mode, scheduled time, wait-until). Without auto_publish nothing goes live (rule 2)."""
@@ -268,13 +289,11 @@ class Publisher:
         intent.update({"mode": mode, "scheduled_publish_time": _unix(scheduled_at),
                        "page_id": self.snap.integration.page_id, "content_type": self.snap.content_type})
         intent.setdefault("started_at", time.time())
-        self._fenced(publish_intent=dict(intent), publish_mode=mode)
+        # Written with the first in-flight mark (or the outcome), before any create call is sent.
+        self._pending_values["publish_mode"] = mode
         if changed:
-            with transaction() as session:
-                post = session.get(SocialPost, self.post_id)
-                assert post is not None
-                record_event(session, post, "publish_intent", mode=mode,
-                             scheduled_publish_time=_unix(scheduled_at))
+            self._pending_events.append(("publish_intent", {"mode": mode,
+                                                            "scheduled_publish_time": _unix(scheduled_at)}))
 
     # ---- content types
 
@@ -298,7 +317,7 @@ class Publisher:
         with self._in_flight("feed"):
             post_id = self.client.create_feed_post(self.snap.integration.page_id, message=self.snap.message,
                                                    link=self.snap.link, published=False, scheduled_at=scheduled_at)
-        self._landed("post_id", post_id)
+        self._landed("post_id", post_id, with_outcome=mode != "live")
         return post_id
 
     def _photo(self, mode: str, scheduled_at: datetime | None) -> str:
@@ -314,7 +333,7 @@ class Publisher:
                                               scheduled_at=scheduled_at)
         post_id = result.post_id or result.id
         self.snap.graph_ids["photo_id"] = result.id
-        self._landed("post_id", post_id)
+        self._landed("post_id", post_id, with_outcome=True)  # live photos go through _album
         return post_id
 
     def _album(self, mode: str, scheduled_at: datetime | None) -> str:
@@ -344,7 +363,7 @@ class Publisher:
                 self.snap.graph_ids.pop("photos", None)
                 self._save_ids()
             raise
-        self._landed("post_id", post_id)
+        self._landed("post_id", post_id, with_outcome=mode != "live")
         return post_id
 
     def _video(self, mode: str, scheduled_at: datetime | None) -> str:
@@ -357,7 +376,7 @@ class Publisher:
                                                 description=self.snap.message, published=False,
                                                 scheduled_at=scheduled_at)
         self.snap.graph_ids["post_id"] = video_id
-        self._landed("video_id", video_id)
+        self._landed("video_id", video_id, with_outcome=mode != "live")
         return video_id
 
     def _reel(self, mode: str, scheduled_at: datetime | None) -> str:
@@ -380,7 +399,7 @@ class Publisher:
                                              description=self.snap.message, scheduled_at=scheduled_at)
         if answer.get("post_id"):
             ids["post_id"] = str(answer["post_id"])
-        self._landed("reel_finished", True)
+        self._landed("reel_finished", True, with_outcome=True)
         return str(ids["video_id"])
 
     def _wait_for_reel(self, video_id: str) -> None:
@@ -418,11 +437,8 @@ class Publisher:
                 self.fail_unknown(f"cannot list the Page's {mode} posts to check an unknown outcome ({error})")
             raise
         match = self._match(candidates, in_flight)
-        with transaction() as session:
-            post = session.get(SocialPost, self.post_id)
-            assert post is not None
-            record_event(session, post, "reconciled", step=step, mode=mode, adopted=match,
-                         candidates=len(candidates))
+        self._pending_events.append(("reconciled", {"step": step, "mode": mode, "adopted": match,
+                                                    "candidates": len(candidates)}))
         if match is None:
             log.info("reconcile_not_found", step=step, mode=mode, candidates=len(candidates))
             self.snap.intent.pop("in_flight", None)
@@ -467,12 +483,9 @@ class Publisher:
         self.snap.intent.pop("in_flight", None)
         self._fenced(status=status, external_id=external_id, publish_url=url, lease_owner=None, lease_expires_at=None,
                      due_at=None, graph_ids=dict(self.snap.graph_ids), publish_intent=dict(self.snap.intent),
-                     published_at=now if status == PostStatus.PUBLISHED else None, last_error=None)
-        with transaction() as session:
-            post = session.get(SocialPost, self.post_id)
-            assert post is not None
-            record_event(session, post, status, external_id=external_id, publish_url=url,
-                         graph_ids=self.snap.graph_ids)
+                     published_at=now if status == PostStatus.PUBLISHED else None, last_error=None,
+                     event=(status, {"external_id": external_id, "publish_url": url,
+                                     "graph_ids": dict(self.snap.graph_ids)}))
         log.info("post_on_page", status=status, external_id=external_id)
         return Outcome(status, external_id)
 
@@ -489,11 +502,7 @@ class Publisher:
 
     def fail(self, reason: str, *, kind: str = "failed") -> None:
         self._fenced(status=PostStatus.FAILED, last_error=reason[:2000], lease_owner=None, lease_expires_at=None,
-                     due_at=None)
-        with transaction() as session:
-            post = session.get(SocialPost, self.post_id)
-            assert post is not None
-            record_event(session, post, kind, reason=reason)
+                     due_at=None, event=(kind, {"reason": reason}))
 
     def fail_unknown(self, reason: str) -> None:
         self.fail(reason, kind="outcome_unknown")

@@ -20,7 +20,7 @@ from models import Integration, PostStatus, SocialPost, utcnow
 from tasks.approval import current_hash, lock_post
 from tasks.events import record_event
 from tasks.integrations import RECONNECT_HINT, mark_needs_reconnect
-from tasks.publisher import GateRefused, LeaseLost, OutcomeUnknown, Publisher, ReelNotReady, claim, new_lease_owner
+from tasks.publisher import GateRefused, LeaseLost, OutcomeUnknown, Publisher, ReelNotReady, new_lease_owner
 from worker.app import app
 from worker.base import BadMessage, SocialcalTask, bind, enqueue, require_uuid
 from worker.logging import get_logger
@@ -37,12 +37,11 @@ def publish_post(self: SocialcalTask, post_id: Any, **_unknown: Any) -> dict[str
     post_id = require_uuid(post_id, "post_id")
     bind(post_id=post_id)
     settings = get_settings()
-    owner = new_lease_owner(self.request.id)
-    if not claim(post_id, owner, settings):
+    publisher = Publisher(post_id, new_lease_owner(self.request.id), settings,
+                          lambda integration: client_for_integration(integration, purpose="publish", settings=settings))
+    if not publisher.claim_and_load():
         log.info("publish_claim_lost")
         return {"post_id": post_id, "status": "skipped"}
-    publisher = Publisher(post_id, owner, settings,
-                          lambda integration: client_for_integration(integration, purpose="publish", settings=settings))
     try:
         outcome = publisher.run()
     except LeaseLost:
