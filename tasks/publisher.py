@@ -489,10 +489,13 @@ class Publisher:
         log.info("post_on_page", status=status, external_id=external_id)
         return Outcome(status, external_id)
 
-    def release(self, *, due_at: datetime, reason: str, error: str | None = None) -> None:
+    def release(self, *, due_at: datetime, reason: str, error: str | None = None,
+                refund_attempt: bool = False) -> None:
         """Hand the post back to ``approved`` with a due time; everything Graph returned stays stored."""
         values: dict[str, Any] = {"status": PostStatus.APPROVED, "lease_owner": None, "lease_expires_at": None,
                                   "due_at": due_at}
+        if refund_attempt:
+            values["attempts"] = SocialPost.attempts - 1
         if self.snap is not None:
             values["publish_intent"] = dict(self.snap.intent)
         if error:

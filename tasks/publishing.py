@@ -12,11 +12,12 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 
 from graph.errors import GraphError, RateLimited
 from graph.factory import client_for_integration
 from models import Integration, PostStatus, SocialPost, utcnow
+from models.db import transaction
 from tasks.approval import current_hash, lock_post
 from tasks.events import record_event
 from tasks.integrations import RECONNECT_HINT, mark_needs_reconnect
@@ -77,19 +78,25 @@ def _handle_graph_error(task: SocialcalTask, publisher: Publisher, error: GraphE
         snap.intent["transient_attempts"] = attempts + 1
     delay = AMBIGUOUS_RECHECK_SECONDS if decision.action == "reconcile" else decision.delay
     reason = decision.reason if not isinstance(error, RateLimited) else f"throttled ({decision.reason})"
-    _retry_soon(task, publisher, delay, reason, error=str(error))
+    _retry_soon(task, publisher, delay, reason, error=str(error), refund_attempt=isinstance(error, RateLimited))
 
 
-def _retry_soon(task: SocialcalTask, publisher: Publisher, delay: float, reason: str, error: str | None = None) -> None:
+def _retry_soon(task: SocialcalTask, publisher: Publisher, delay: float, reason: str, error: str | None = None,
+                refund_attempt: bool = False) -> None:
     """Release the post with a due time; wake it with a short countdown, or leave it to dispatch_due."""
     due = utcnow() + timedelta(seconds=delay)
     try:
-        publisher.release(due_at=due, reason=reason, error=error)
+        publisher.release(due_at=due, reason=reason, error=error, refund_attempt=refund_attempt)
     except LeaseLost:
         return
     countdown = broker_countdown(delay, publisher.settings)
     if countdown is not None:
-        # A fresh message rather than task.retry(): the database holds the attempt count.
+        # A fresh message rather than task.retry(): the database holds the attempt count. Marked as
+        # enqueued so dispatch_due does not send a second wake-up for the same wait.
+        with transaction() as session:
+            session.execute(update(SocialPost).where(SocialPost.id == publisher.post_id,
+                                                     SocialPost.status == PostStatus.APPROVED)
+                            .values(enqueued_at=utcnow()).execution_options(synchronize_session=False))
         app.send_task("publishing.publish_post", args=[publisher.post_id], countdown=max(countdown, 0.5))
 
 

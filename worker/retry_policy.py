@@ -44,6 +44,7 @@ from typing import Literal
 from graph.errors import (
     Ambiguous,
     AuthError,
+    BudgetExhausted,
     GraphError,
     InvalidRequest,
     PermissionDenied,
@@ -138,6 +139,8 @@ def _rate_limited(error: RateLimited, *, now: float, deadline: float | None, set
     reopens = now + RATE_LIMIT_RECHECK_SECONDS
     if error.retry_at is not None and error.retry_at > now:
         reopens = error.retry_at
+    elif isinstance(error, BudgetExhausted) and error.retry_at is not None:
+        reopens = now  # our own budget's time, already reached while the task got here: room now
     if _deadline_passed(deadline, reopens):
         return RetryDecision("fail", 0.0, f"deadline cannot be met: rate limited until after it ({reason})", False)
     wait = reopens - now

@@ -225,3 +225,12 @@ def test_permanent_errors_fail_at_once_keeping_metas_message(error, deadline):
                                                  (86400, None)])
 def test_broker_countdown(delay, expected):
     assert broker_countdown(delay, SETTINGS) == expected
+
+
+def test_budget_refusal_whose_time_has_come_retries_at_once_not_after_the_default():
+    from graph.errors import BudgetExhausted
+    from worker.retry_policy import decide
+    from worker.settings import Settings
+
+    decision = decide(BudgetExhausted(retry_at=999.5), attempt=0, now=1000.0, deadline=None, settings=Settings())
+    assert decision.action == "retry" and decision.delay < 1.0 and not decision.spends_attempt
