@@ -26,9 +26,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -366,3 +368,49 @@ def machine() -> dict[str, Any]:
 
 def json_line(data: Mapping[str, Any]) -> str:
     return json.dumps(data, default=str, sort_keys=False)
+
+
+@contextmanager
+def counting_io() -> Iterator[Counter[str]]:
+    """Count what the code inside does to its stores: SQL statements by verb, commits, pool
+    pre-pings and Redis commands. Used by the ``--profile`` runs to say where a publish or a pull
+    spends its round trips."""
+    import redis as redis_lib
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from models.db import get_engine
+
+    counts: Counter[str] = Counter()
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        counts["sql statements"] += 1
+        counts["sql " + statement.lstrip().split(None, 1)[0].upper()] += 1
+
+    def on_commit(_conn: Any) -> None:
+        counts["db commits"] += 1
+
+    original_command = redis_lib.Redis.execute_command
+
+    def counting_command(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counts[f"redis {args[0]}"] += 1
+        return original_command(self, *args, **kwargs)
+
+    dialect_class = type(get_engine().dialect)
+    original_ping = dialect_class.do_ping
+
+    def counting_ping(self: Any, dbapi_connection: Any) -> bool:
+        counts["db pre-ping SELECT 1 (autocommit)"] += 1
+        return original_ping(self, dbapi_connection)
+
+    event.listen(Engine, "before_cursor_execute", on_execute)
+    event.listen(Engine, "commit", on_commit)
+    redis_lib.Redis.execute_command = counting_command  # type: ignore[method-assign]
+    dialect_class.do_ping = counting_ping  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        redis_lib.Redis.execute_command = original_command  # type: ignore[method-assign]
+        dialect_class.do_ping = original_ping  # type: ignore[method-assign]
+        event.remove(Engine, "before_cursor_execute", on_execute)
+        event.remove(Engine, "commit", on_commit)

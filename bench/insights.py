@@ -250,13 +250,9 @@ def run_profile(k: int, by_page: dict[str, str], sandbox: common.Sandbox) -> dic
     import io
     import os
     import pstats
-    from collections import Counter
 
-    import redis as redis_lib
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
 
-    from models.db import get_engine, transaction
+    from models.db import transaction
     from tasks.anomalies import detect_anomalies
     from tasks.insights_pull import pull_page_insights
     from tasks.post_metrics import sync_post_metrics
@@ -265,40 +261,15 @@ def run_profile(k: int, by_page: dict[str, str], sandbox: common.Sandbox) -> dic
 
     ids = list(by_page.values())[:k]
     configure_logging("json", "INFO", stream=open(os.devnull, "w"), force=True)
-    counts: Counter[str] = Counter()
-
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        counts["sql statements"] += 1
-
-    def on_commit(_conn: Any) -> None:
-        counts["db commits"] += 1
-
-    original = redis_lib.Redis.execute_command
-
-    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        counts[f"redis {args[0]}"] += 1
-        return original(self, *args, **kwargs)
-
-    dialect_class = type(get_engine().dialect)
-    original_ping = dialect_class.do_ping
-
-    def counting_ping(self: Any, dbapi_connection: Any) -> bool:
-        counts["db pre-pings"] += 1
-        return original_ping(self, dbapi_connection)
-
     def one(integration_id: str) -> None:
         pull_page_insights(integration_id)
         sync_post_metrics(integration_id)
         with transaction() as session:
             detect_anomalies(session, integration_id, threshold=get_settings().anomaly_threshold, notify=False)
 
-    event.listen(Engine, "before_cursor_execute", on_execute)
-    event.listen(Engine, "commit", on_commit)
-    redis_lib.Redis.execute_command = counting  # type: ignore[method-assign]
-    dialect_class.do_ping = counting_ping  # type: ignore[method-assign]
     half = max(1, len(ids) // 2)
     stats0 = sandbox.stats()
-    try:
+    with common.counting_io() as counts:
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for integration_id in ids[:half]:
             one(integration_id)
@@ -309,12 +280,7 @@ def run_profile(k: int, by_page: dict[str, str], sandbox: common.Sandbox) -> dic
         for integration_id in ids[half:]:
             one(integration_id)
         profiler.disable()
-    finally:
-        redis_lib.Redis.execute_command = original  # type: ignore[method-assign]
-        dialect_class.do_ping = original_ping  # type: ignore[method-assign]
-        event.remove(Engine, "before_cursor_execute", on_execute)
-        event.remove(Engine, "commit", on_commit)
-        configure_logging("json", "WARNING", force=True)
+    configure_logging("json", "WARNING", force=True)
     calls = common.stats_delta(sandbox.stats(), stats0, "calls_by_route")
     stats = pstats.Stats(profiler, stream=io.StringIO())
     n = max(1, len(ids) - half)

@@ -324,12 +324,10 @@ def run_pipeline(batch: Batch, sandbox: common.Sandbox, workers: common.Workers,
 
 PROFILE_SPOTS = [  # (file suffix, function, label): inclusive time per post, nested spots overlap
     ("tasks/publishing.py", "publish_post", "publish_post task body (all of it)"),
-    ("tasks/publisher.py", "claim", "  claim (UPDATE ... WHERE status, own transaction)"),
-    ("tasks/publisher.py", "_load", "  _load + gate (own transaction)"),
-    ("tasks/publisher.py", "_write_intent", "  _write_intent (fenced UPDATE + event: 1-2 transactions)"),
-    ("tasks/publisher.py", "_mark_in_flight", "  _mark_in_flight (fenced UPDATE, own transaction)"),
-    ("tasks/publisher.py", "_landed", "  _landed (fenced UPDATE per returned id, own transaction)"),
-    ("tasks/publisher.py", "complete", "  complete (fenced UPDATE + event: 2 transactions)"),
+    ("tasks/publisher.py", "claim_and_load", "  claim + gate (one transaction)"),
+    ("tasks/publisher.py", "_in_flight", "  intent + in-flight mark before a create call (one transaction)"),
+    ("tasks/publisher.py", "_landed", "  _landed (ids stored between calls; the last one rides with complete)"),
+    ("tasks/publisher.py", "complete", "  complete (id, status and event: one transaction)"),
     ("graph/factory.py", "client_for_integration", "  Graph client set-up (token decrypt)"),
     ("graph/client.py", "_call", "  Graph calls incl. budget hooks"),
     ("graph/budget.py", "acquire", "    budget acquire (Redis Lua, per call)"),
@@ -337,7 +335,7 @@ PROFILE_SPOTS = [  # (file suffix, function, label): inclusive time per post, ne
     ("requests/sessions.py", "request", "    HTTP request (requests)"),
     ("sqlalchemy/orm/session.py", "commit", "  SQLAlchemy commits"),
     ("sqlalchemy/engine/base.py", "_execute_context", "  SQL statement execution"),
-    ("tasks/events.py", "record_event", "  record_event (audit rows)"),
+    ("tasks/events.py", "record_post_event", "  audit rows (inside the publisher's transactions)"),
     ("structlog/stdlib.py", "_proxy_to_logger", "  structlog log calls (incl. redaction, rendering)"),
     ("worker/redaction.py", "redact", "  redaction of log fields"),
 ]
@@ -363,9 +361,6 @@ def run_profile(k: int, sandbox: common.Sandbox, tenants: int, types: tuple[str,
     import os
     import pstats
 
-    import redis as redis_lib
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
 
     from tasks.publishing import publish_post
     from worker.logging import configure_logging
@@ -374,38 +369,10 @@ def run_profile(k: int, sandbox: common.Sandbox, tenants: int, types: tuple[str,
     for post_id, shown_hash, _m, _p in batch.posts:
         approve_one(post_id, shown_hash)  # the publish messages stay in Redis: no worker runs now
     configure_logging("json", "INFO", stream=open(os.devnull, "w"), force=True)
-    counts: Counter[str] = Counter()
-
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        counts["sql statements"] += 1
-        counts["sql " + statement.lstrip().split(None, 1)[0].upper()] += 1
-
-    def on_commit(_conn: Any) -> None:
-        counts["db commits"] += 1
-
-    original = redis_lib.Redis.execute_command
-
-    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        counts[f"redis {args[0]}"] += 1
-        return original(self, *args, **kwargs)
-
-    from models.db import get_engine
-
-    dialect_class = type(get_engine().dialect)
-    original_ping = dialect_class.do_ping
-
-    def counting_ping(self: Any, dbapi_connection: Any) -> bool:
-        counts["db pre-ping SELECT 1 (autocommit)"] += 1
-        return original_ping(self, dbapi_connection)
-
-    dialect_class.do_ping = counting_ping  # type: ignore[method-assign]
-    event.listen(Engine, "before_cursor_execute", on_execute)
-    event.listen(Engine, "commit", on_commit)
-    redis_lib.Redis.execute_command = counting  # type: ignore[method-assign]
     half = max(1, k // 2)
     plain, profiled = batch.posts[:half], batch.posts[half:]
     stats0 = sandbox.stats()
-    try:
+    with common.counting_io() as counts:
         by_type: dict[str, Counter[str]] = defaultdict(Counter)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for post_id, _h, _m, page_id in plain:
@@ -423,12 +390,7 @@ def run_profile(k: int, sandbox: common.Sandbox, tenants: int, types: tuple[str,
         for post_id, *_rest in profiled:
             publish_post(post_id)
         profiler.disable()
-    finally:
-        redis_lib.Redis.execute_command = original  # type: ignore[method-assign]
-        dialect_class.do_ping = original_ping  # type: ignore[method-assign]
-        event.remove(Engine, "before_cursor_execute", on_execute)
-        event.remove(Engine, "commit", on_commit)
-        configure_logging("json", "WARNING", force=True)
+    configure_logging("json", "WARNING", force=True)
     calls = common.stats_delta(sandbox.stats(), stats0, "calls_by_route")
     stats = pstats.Stats(profiler, stream=io.StringIO())
     n = max(1, len(profiled))

@@ -66,6 +66,10 @@ def demo(db_path: str) -> None:
     click.echo("")
     emit_table(rows, ["tenant", "planned", "written", "invalid", "approved", "waiting", "rejected", "scheduled",
                       "drafts", "published", "failed", "graph_calls", "anomalies"])
+    import sys
+
+    script = Path(sys.executable).with_name("socialcal")
+    command = str(script) if script.exists() else "socialcal"  # the venv's script when not on PATH
     click.echo(f"\ndone in {time.monotonic() - started:.1f}s. The database is {path}; look around with:")
-    click.echo(f"  SOCIALCAL_DATABASE_URL=sqlite:///{path} socialcal posts list")
-    click.echo(f"  SOCIALCAL_DATABASE_URL=sqlite:///{path} socialcal jobs list")
+    click.echo(f"  SOCIALCAL_DATABASE_URL=sqlite:///{path} {command} posts list")
+    click.echo(f"  SOCIALCAL_DATABASE_URL=sqlite:///{path} {command} jobs list")
