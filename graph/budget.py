@@ -63,8 +63,6 @@ extra call into a window.
 from __future__ import annotations
 
 import math
-import os
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -77,6 +75,7 @@ from graph.client import CallInfo
 from graph.errors import AuthError, BudgetExhausted, GraphError, RateLimited, Transient
 from graph.usage import PERCENT_FIELDS, Usage
 from worker.logging import get_logger
+from worker.process_local import PerProcess
 from worker.settings import Settings
 
 log = get_logger(__name__)
@@ -488,37 +487,27 @@ class BudgetHooks:
         self.budget.observe(call.token_key, call.scope_id, usage, error)
 
 
-_lock = threading.Lock()
-_clients: dict[tuple[int, str], redis.Redis] = {}
-_budgets: dict[tuple[int, Settings], GraphBudget] = {}
+_clients: PerProcess[str, redis.Redis] = PerProcess()
+_budgets: PerProcess[Settings, GraphBudget] = PerProcess()
 
 
 def _redis_for(url: str) -> redis.Redis:
-    key = (os.getpid(), url)
-    client = _clients.get(key)
-    if client is None:
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30)
-        _clients[key] = client
-    return client
+    return _clients.get(url, lambda: redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
+                                                          health_check_interval=30))
+
+
+def _make_budget(settings: Settings) -> GraphBudget:
+    if settings.redis_url is None and settings.broker_url.startswith("memory://"):
+        # The embedded demo: one process, no Redis. See graph.local_budget.
+        from graph.local_budget import ProcessBudget
+
+        return ProcessBudget(settings)
+    return GraphBudget(_redis_for(settings.budget_redis_url), settings)
 
 
 def budget_for(settings: Settings) -> GraphBudget:
     """This process's ``GraphBudget`` for ``settings`` (one Redis client per process and URL, made lazily)."""
-    key = (os.getpid(), settings)
-    budget = _budgets.get(key)
-    if budget is None:
-        with _lock:
-            budget = _budgets.get(key)
-            if budget is None:
-                if settings.redis_url is None and settings.broker_url.startswith("memory://"):
-                    # The embedded demo: one process, no Redis. See graph.local_budget.
-                    from graph.local_budget import ProcessBudget
-
-                    budget = ProcessBudget(settings)
-                else:
-                    budget = GraphBudget(_redis_for(settings.budget_redis_url), settings)
-                _budgets[key] = budget
-    return budget
+    return _budgets.get(settings, lambda: _make_budget(settings))
 
 
 def hooks_for(purpose: Priority, settings: Settings) -> BudgetHooks:

@@ -7,8 +7,6 @@ whole budget, insights only its share.
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import Literal
 
 import requests
@@ -17,28 +15,25 @@ from requests.adapters import HTTPAdapter
 from graph.client import GraphClient
 from models.crypto import get_cipher
 from models.tenancy import Integration
+from worker.process_local import PerProcess
 from worker.settings import Settings, get_settings
 
 Purpose = Literal["publish", "insights"]
 
-_sessions: dict[int, requests.Session] = {}
-_lock = threading.Lock()
+_sessions: PerProcess[str, requests.Session] = PerProcess()
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _shared_session() -> requests.Session:
     """One pooled Session per process (keep-alive across tasks; never shared across a fork)."""
-    pid = os.getpid()
-    session = _sessions.get(pid)
-    if session is None:
-        with _lock:
-            session = _sessions.get(pid)
-            if session is None:
-                session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
-                session.mount("https://", adapter)
-                session.mount("http://", adapter)
-                _sessions[pid] = session
-    return session
+    return _sessions.get("graph", _new_session)
 
 
 def client_for_token(token: str, *, purpose: Purpose, scope_id: str | None = None,

@@ -12,7 +12,6 @@ cannot yet see, and a rolled-back transaction announces nothing.
 from __future__ import annotations
 
 import os
-import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -20,11 +19,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.logging import get_logger
+from worker.process_local import PerProcess
 from worker.settings import get_settings
 
 log = get_logger(__name__)
-_lock = threading.Lock()
-_engines: dict[tuple[int, str], Engine] = {}
+_engines: PerProcess[str, Engine] = PerProcess()
 _AFTER_COMMIT = "socialcal_after_commit"
 
 
@@ -62,21 +61,12 @@ def _make_engine(url: str) -> Engine:
 
 def get_engine(url: str | None = None) -> Engine:
     url = normalize_url(url or get_settings().database_url)
-    key = (os.getpid(), url)
-    engine = _engines.get(key)
-    if engine is None:
-        with _lock:
-            engine = _engines.get(key)
-            if engine is None:
-                engine = _engines[key] = _make_engine(url)
-    return engine
+    return _engines.get(url, lambda: _make_engine(url))
 
 
 def _forget_parent_engines() -> None:
-    for (pid, _url), engine in list(_engines.items()):
-        if pid != os.getpid():
-            engine.dispose(close=False)
-            _engines.pop((pid, _url), None)
+    for engine in _engines.drop_inherited():
+        engine.dispose(close=False)  # the parent's connections stay the parent's
 
 
 os.register_at_fork(after_in_child=_forget_parent_engines)
@@ -84,10 +74,8 @@ os.register_at_fork(after_in_child=_forget_parent_engines)
 
 def dispose_engines() -> None:
     """Close every pool this process holds (tests switching databases, worker shutdown)."""
-    with _lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
+    for engine in _engines.clear():
+        engine.dispose()
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models import Integration, Tenant
+from models import Integration
 from models.crypto import get_cipher
 from models.db import transaction
 from tasks.connect import store_page
@@ -31,10 +31,3 @@ def integration(integration_id: str) -> Integration:
         session.expunge(found)
         return found
 
-
-def tenant(tenant_id: str) -> Tenant:
-    with transaction() as session:
-        found = session.get(Tenant, tenant_id)
-        assert found is not None
-        session.expunge(found)
-        return found
