@@ -131,9 +131,15 @@ def test_a_throttled_page_pauses_every_worker_and_its_posts_land_after_it_reopen
     workers.start(name="throttle-a")
     workers.start(name="throttle-b")
 
-    for post_id in throttled_ids:
-        approve_post(post_id)
+    # One post meets the throttle first; the rest are approved once its worker has recorded the pause
+    # (the post is back in `approved` with a due time). Approving all at once would let a second
+    # worker's call already on its way slip past the one-call burst: no client can recall a call sent.
+    approve_post(throttled_ids[0])
     wait_for(lambda: sandbox.stats()["burst_throttled"] == 1, 20, what="Meta's 80001 for the Page")
+    wait_for(lambda: post_row(throttled_ids[0]).status == PostStatus.APPROVED
+             and post_row(throttled_ids[0]).due_at is not None, 20, what="the pause recorded")
+    for post_id in throttled_ids[1:]:
+        approve_post(post_id)
     throttled_at = next(call["time"] for call in sandbox.state.call_log(5000) if call["code"] == 80001)
     reopens_at = throttled_at + 60  # the sandbox's own backoff: regain_minutes after the throttle
 
