@@ -57,8 +57,8 @@ os.environ.setdefault("SOCIALCAL_LOG_FORMAT", "json")
 def configure(database_url: str, graph_url: str, *, calls_per_hour: int = BIG_BUDGET,
               extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Point this process at the run's database and sandbox; return the environment for workers."""
-    from worker.logging import configure_logging
-    from worker.settings import get_settings
+    from worker.core.logging import configure_logging
+    from worker.core.settings import get_settings
 
     values = {
         "SOCIALCAL_DATABASE_URL": database_url,

@@ -216,8 +216,8 @@ class Beat(threading.Thread):
 
     def run(self) -> None:
         from models.db import transaction
-        from tasks.publishing import dispatch_due
-        from worker.settings import get_settings
+        from tasks.domain.dispatch import dispatch_due
+        from worker.core.settings import get_settings
 
         while not self.stop.wait(self.every):
             try:
@@ -243,9 +243,9 @@ def make_backlog(sandbox: Any, pages: int, posts_per_page: int) -> list[Tenant]:
     """N Pages, one tenant each, with ``posts_per_page`` text posts written for future slots."""
     from models.crypto import get_cipher
     from models.db import transaction
-    from tasks.connect import store_page
-    from tasks.intake import intake
-    from tasks.tenancy import create_tenant
+    from tasks.domain.connect import store_page
+    from tasks.domain.intake import intake
+    from tasks.domain.tenancy import create_tenant
 
     tenants: list[Tenant] = []
     base = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=2)
@@ -272,7 +272,7 @@ def approve_all(tenants: list[Tenant]) -> None:
     """Approve round-robin across tenants (as several reviewers would), one transaction per post."""
     from models import SocialPost
     from models.db import transaction
-    from tasks.approval import approve
+    from tasks.domain.approval import approve
 
     for position in range(max(len(t.post_ids) for t in tenants)):
         for tenant in tenants:
@@ -506,8 +506,8 @@ def configure_env(args: argparse.Namespace, database_url: str, graph_url: str) -
     for name in [n for n in os.environ if n.startswith("SOCIALCAL_")]:
         os.environ.pop(name)
     os.environ.update(shared)
-    from worker.logging import configure_logging
-    from worker.settings import get_settings
+    from worker.core.logging import configure_logging
+    from worker.core.settings import get_settings
 
     get_settings.cache_clear()
     configure_logging("console", "WARNING", force=True)  # this process: figures only; workers log at INFO

@@ -115,7 +115,7 @@ def seed_history(db_url: str, by_page: dict[str, str], days: int) -> int:
     from graph import sandbox_series as series
     from models import PageInsight
     from models.db import get_engine
-    from tasks.insights_pull import DEFAULT_METRICS
+    from tasks.domain.page_insights import DEFAULT_METRICS
 
     today = datetime.now(timezone.utc).date()
     first, last = today - timedelta(days=days + 1), today - timedelta(days=2)
@@ -253,11 +253,11 @@ def run_profile(k: int, by_page: dict[str, str], sandbox: common.Sandbox) -> dic
 
 
     from models.db import transaction
-    from tasks.anomalies import detect_anomalies
-    from tasks.insights_pull import pull_page_insights
-    from tasks.post_metrics import sync_post_metrics
-    from worker.logging import configure_logging
-    from worker.settings import get_settings
+    from tasks.domain.anomalies import detect_anomalies
+    from tasks.domain.page_insights import pull_page_insights
+    from tasks.domain.post_metrics import sync_post_metrics
+    from worker.core.logging import configure_logging
+    from worker.core.settings import get_settings
 
     ids = list(by_page.values())[:k]
     configure_logging("json", "INFO", stream=open(os.devnull, "w"), force=True)

@@ -91,9 +91,9 @@ def make_batch(sandbox: common.Sandbox, label: str, posts: int, tenants: int, ty
     from models import SocialPost
     from models.crypto import get_cipher
     from models.db import transaction
-    from tasks.connect import store_page
-    from tasks.intake import intake
-    from tasks.tenancy import create_tenant
+    from tasks.domain.connect import store_page
+    from tasks.domain.intake import intake
+    from tasks.domain.tenancy import create_tenant
 
     cipher = get_cipher()
     when = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0).isoformat()
@@ -126,7 +126,7 @@ def make_batch(sandbox: common.Sandbox, label: str, posts: int, tenants: int, ty
 
 def approve_one(post_id: str, shown_hash: str) -> None:
     from models.db import transaction
-    from tasks.approval import approve
+    from tasks.domain.approval import approve
 
     with transaction() as session:
         decision = approve(session, post_id, "bench", shown_hash)
@@ -200,7 +200,7 @@ def run_pipeline(batch: Batch, sandbox: common.Sandbox, workers: common.Workers,
     from models import FailedJob, SocialPost
     from models.db import transaction
     from worker.app import app as product_app
-    from worker.queues import Queue
+    from worker.core.queues import Queue
 
     n = len(batch.posts)
     log_marks = workers.log_marks()
@@ -362,8 +362,10 @@ def run_profile(k: int, sandbox: common.Sandbox, tenants: int, types: tuple[str,
     import pstats
 
 
-    from tasks.publishing import publish_post
-    from worker.logging import configure_logging
+    from tasks.domain.claim import new_lease_owner
+    from tasks.domain.publisher import publish_post as publish_once
+    from worker.core.settings import get_settings
+    from worker.core.logging import configure_logging
 
     batch = make_batch(sandbox, f"profile-{uuid.uuid4().hex[:4]}", k, tenants, types)
     for post_id, shown_hash, _m, _p in batch.posts:
@@ -377,7 +379,7 @@ def run_profile(k: int, sandbox: common.Sandbox, tenants: int, types: tuple[str,
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for post_id, _h, _m, page_id in plain:
             before, t0 = Counter(counts), time.perf_counter()
-            publish_post(post_id)
+            publish_once(post_id, new_lease_owner(None), get_settings())
             kind = batch.page_type[page_id]
             by_type[kind].update(counts - before)
             by_type[kind]["wall ms"] += (time.perf_counter() - t0) * 1000  # type: ignore[assignment]
@@ -388,7 +390,7 @@ def run_profile(k: int, sandbox: common.Sandbox, tenants: int, types: tuple[str,
         profiler = cProfile.Profile()
         profiler.enable()
         for post_id, *_rest in profiled:
-            publish_post(post_id)
+            publish_once(post_id, new_lease_owner(None), get_settings())
         profiler.disable()
     configure_logging("json", "WARNING", force=True)
     calls = common.stats_delta(sandbox.stats(), stats0, "calls_by_route")

@@ -74,9 +74,8 @@ import redis
 from graph.client import CallInfo
 from graph.errors import AuthError, BudgetExhausted, GraphError, RateLimited, Transient
 from graph.usage import PERCENT_FIELDS, Usage
-from worker.logging import get_logger
-from worker.process_local import PerProcess
-from worker.settings import Settings
+from worker.core.logging import get_logger
+from worker.core.settings import Settings
 
 log = get_logger(__name__)
 
@@ -485,31 +484,3 @@ class BudgetHooks:
     def after_call(self, call: CallInfo, usage: Usage, error: GraphError | None) -> None:
         """Pause the scopes Meta's headers or error say are (nearly) throttled."""
         self.budget.observe(call.token_key, call.scope_id, usage, error)
-
-
-_clients: PerProcess[str, redis.Redis] = PerProcess()
-_budgets: PerProcess[Settings, GraphBudget] = PerProcess()
-
-
-def _redis_for(url: str) -> redis.Redis:
-    return _clients.get(url, lambda: redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
-                                                          health_check_interval=30))
-
-
-def _make_budget(settings: Settings) -> GraphBudget:
-    if settings.redis_url is None and settings.broker_url.startswith("memory://"):
-        # The embedded demo: one process, no Redis. See graph.local_budget.
-        from graph.local_budget import ProcessBudget
-
-        return ProcessBudget(settings)
-    return GraphBudget(_redis_for(settings.budget_redis_url), settings)
-
-
-def budget_for(settings: Settings) -> GraphBudget:
-    """This process's ``GraphBudget`` for ``settings`` (one Redis client per process and URL, made lazily)."""
-    return _budgets.get(settings, lambda: _make_budget(settings))
-
-
-def hooks_for(purpose: Priority, settings: Settings) -> BudgetHooks:
-    """The client hooks for ``purpose`` ("publish" or "insights"); called by ``graph.factory``."""
-    return BudgetHooks(budget_for(settings), purpose)

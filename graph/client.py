@@ -25,11 +25,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 import structlog
-from requests.adapters import HTTPAdapter
 
+from graph.http import pooled_session
 from graph.errors import Ambiguous, GraphError, NotFound, error_from_exception, error_from_response
 from graph.usage import Usage
-from worker.redaction import register_secret
+from worker.core.redaction import register_secret
 
 log = structlog.get_logger(__name__)
 
@@ -199,7 +199,7 @@ class GraphClient:
             register_secret(secret)  # so every log line and stored error masks it
         self.timeout = (connect_timeout, read_timeout)
         self._owns_session = session is None
-        self.session = session or self._new_session()
+        self.session = session or pooled_session(pool_connections=4, pool_maxsize=16)
         self.hooks = hooks
         self.scope_id = scope_id
         self.token_key = token_fingerprint(token)
@@ -214,14 +214,6 @@ class GraphClient:
         if parts.hostname == "graph.facebook.com":
             return urlunsplit(parts._replace(netloc=parts.netloc.replace("graph.", "graph-video.", 1)))
         return self.base_url  # a sandbox serves both hosts from one address
-
-    @staticmethod
-    def _new_session() -> requests.Session:
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
 
     def close(self) -> None:
         if self._owns_session:

@@ -25,7 +25,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from graph.usage import Usage
-from worker.redaction import REDACTED, redact_text
+from worker.core.redaction import REDACTED, redact_text
 
 RATE_LIMIT_SCOPES: dict[int, str] = {4: "app", 341: "app", 17: "user", 32: "page", 613: "account", 368: "account"}
 BUC_CODES = range(80000, 80015)

@@ -13,14 +13,12 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
-from graph.budget import PRIORITIES, Decision, GraphBudget, Priority
-from worker.settings import Settings
+from graph.budget import PRIORITIES, BudgetShape, Decision, GraphBudget, Priority
+from worker.core.settings import Settings
 
 
 class ProcessBudget(GraphBudget):
     def __init__(self, settings: Settings) -> None:  # no Redis: deliberately not calling super().__init__
-        from graph.budget import BudgetShape
-
         self.settings = settings
         self.shape = BudgetShape.from_settings(settings)
         self._lock = threading.Lock()

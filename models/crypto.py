@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from models.db import transaction
 from models.tenancy import Integration
-from worker.redaction import register_secret
-from worker.settings import Settings, SettingsError, get_settings
+from worker.core.redaction import register_secret
+from worker.core.settings import Settings, SettingsError, get_settings
 
 
 class TokenDecryptError(RuntimeError):

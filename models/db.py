@@ -18,9 +18,9 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.logging import get_logger
-from worker.process_local import PerProcess
-from worker.settings import get_settings
+from worker.core.logging import get_logger
+from worker.core.process_local import PerProcess
+from worker.core.settings import get_settings
 
 log = get_logger(__name__)
 _engines: PerProcess[str, Engine] = PerProcess()

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 
 from models.db import normalize_url
-from worker.settings import get_settings
+from worker.core.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 

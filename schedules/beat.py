@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from celery.schedules import crontab
 
 if TYPE_CHECKING:
-    from worker.settings import Settings
+    from worker.core.settings import Settings
 
 
 def beat_schedule(settings: "Settings") -> dict[str, dict[str, Any]]:

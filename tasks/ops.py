@@ -1,60 +1,20 @@
-"""Operators' replay of failed work (``socialcal jobs requeue`` and ``ops.requeue_failed``).
-
-Replaying a failed publish returns the post to ``approved`` and lets ``publish_post`` run the whole
-gate again; the claim makes a double replay harmless (only one claim can win, and a post already on
-the Page is never claimed again).
-"""
+"""Celery shell for operators' replay of failed work (logic: ``tasks.domain.requeue``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
+from celery import shared_task
 
-from models import FailedJob, PostStatus, SocialPost, utcnow
-from tasks.events import record_event
-from worker.app import app
-from worker.base import BadMessage, SocialcalTask, enqueue, require_uuid
-
-PUBLISH_TASK = "publishing.publish_post"
+from tasks.base import SocialcalTask
+from tasks.domain import requeue
+from tasks.domain.arguments import require_uuid
+from worker.core.queues import TaskName
 
 
-@dataclass(frozen=True)
-class RequeueResult:
-    job_id: str
-    task_name: str
-    sent: bool
-    note: str
-
-
-def requeue(session: Session, job_id: str, *, actor: str = "operator") -> RequeueResult:
-    job = session.get(FailedJob, job_id, with_for_update=True)
-    if job is None:
-        raise BadMessage(f"no failed job {job_id}")
-    if job.task_name not in app.tasks or not job.task_name.split(".")[0] in {
-            "calendar", "posts", "approval", "publishing", "insights", "analysis", "ops"}:
-        raise BadMessage(f"{job.task_name} is not a socialcal task; it cannot be replayed")
-    job.status, job.requeue_count, job.requeued_at = "requeued", job.requeue_count + 1, utcnow()
-    if job.task_name == PUBLISH_TASK and job.post_id:
-        post = session.get(SocialPost, job.post_id, with_for_update=True)
-        if post is None:
-            return RequeueResult(job.id, job.task_name, False, "the post no longer exists")
-        if post.status != PostStatus.FAILED:
-            return RequeueResult(job.id, job.task_name, False, f"post is {post.status}; nothing to replay")
-        post.status = PostStatus.APPROVED
-        post.due_at, post.enqueued_at, post.last_error = utcnow(), utcnow(), None
-        post.attempts = 0
-        intent = dict(post.publish_intent or {})
-        intent.pop("transient_attempts", None)
-        post.publish_intent = intent
-        record_event(session, post, "requeued", actor=actor, failed_job_id=job.id)
-    enqueue(session, job.task_name, *list(job.args or []), **dict(job.kwargs or {}))
-    return RequeueResult(job.id, job.task_name, True, "sent")
-
-
-@app.task(name="ops.requeue_failed", base=SocialcalTask, bind=True)
-def requeue_failed(self: SocialcalTask, failed_job_id: Any, **_unknown: Any) -> dict[str, Any]:
+@shared_task(name=TaskName.REQUEUE_FAILED.value, base=SocialcalTask, bind=True)
+def requeue_failed_task(self: SocialcalTask, failed_job_id: Any, **_unknown: Any) -> dict[str, Any]:
+    failed_job_id = require_uuid(failed_job_id, "failed_job_id")
     with self.transaction() as session:
-        result = requeue(session, require_uuid(failed_job_id, "failed_job_id"))
+        result = requeue.requeue(session, failed_job_id)
     return result.__dict__

@@ -12,7 +12,8 @@ from typing import Iterator
 
 from cryptography.fernet import Fernet
 
-# Before anything imports worker.app: the test process and its workers share one broker db and keys.
+# The test process and its workers share one broker db and keys; settings are read lazily, so these
+# only have to be set before the first get_settings() (and before worker.app is imported below).
 os.environ["SOCIALCAL_BROKER_URL"] = os.environ.get("SOCIALCAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.pop("SOCIALCAL_REDIS_URL", None)
 os.environ["SOCIALCAL_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
@@ -21,9 +22,12 @@ os.environ.pop("SOCIALCAL_FB_APP_SECRET", None)
 
 import pytest  # noqa: E402
 
-from support.services import REDIS_URL, check_redis, create_database, drop_database, truncate_all  # noqa: E402
-from support.workers import WorkerProcess  # noqa: E402
-from worker.settings import get_settings  # noqa: E402
+from tests.support.services import REDIS_URL, check_redis, create_database, drop_database, truncate_all  # noqa: E402
+from tests.support.workers import WorkerProcess  # noqa: E402
+from worker.core.settings import get_settings  # noqa: E402
+
+# Domain code enqueues follow-up work through Celery's current app: make it socialcal's, on the test broker.
+import worker.app  # noqa: E402,F401
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fault-posts", type=int, default=60,

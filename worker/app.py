@@ -1,5 +1,11 @@
 """The Celery app ``worker.app:app``, configured for at-least-once delivery.
 
+This module is an entry point: the worker, beat, the CLI and the demo import it; nothing below them
+does. The task shells (``tasks/<stage>.py``) are ``shared_task``s that bind to whichever app is
+current, and the domain sends follow-up work through ``celery.current_app``, so importing a logic
+module never builds an app from the environment. ``make_app`` makes this app the process default
+(every thread, including a thread pool's) so those lookups find it.
+
 Late acks plus reject-on-worker-lost mean a message is only gone once its task finished; a killed
 worker's message comes back. Redis redelivers an unacked message after the visibility timeout, so
 the timeout is long (two hours), the same for broker and any result backend, and the task time limits
@@ -16,9 +22,9 @@ from celery.signals import setup_logging, worker_process_init
 from kombu import Queue as KombuQueue
 
 from schedules.beat import beat_schedule
-from worker.logging import configure_logging
-from worker.queues import TASK_ROUTES, WORKER_QUEUES, Queue
-from worker.settings import get_settings
+from worker.core.logging import configure_logging
+from worker.core.queues import TASK_ROUTES, WORKER_QUEUES, Queue
+from worker.core.settings import get_settings
 
 VISIBILITY_TIMEOUT_SECONDS = 2 * 3600
 SOFT_TIME_LIMIT_SECONDS = 300
@@ -62,7 +68,10 @@ def make_app() -> Celery:
         enable_utc=True,
         timezone="UTC",
         beat_schedule=beat_schedule(settings),
+        # Beat's bookkeeping file lives outside the working tree (and the image's code directory).
+        beat_schedule_filename=settings.beat_schedule_file,
     )
+    celery_app.set_default()
     return celery_app
 
 

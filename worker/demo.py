@@ -70,7 +70,7 @@ def configure_environment(db_path: Path, graph_url: str) -> str:
     })
     if broker == "memory://":
         os.environ.pop("SOCIALCAL_REDIS_URL", None)
-    from worker.settings import get_settings
+    from worker.core.settings import get_settings
 
     get_settings.cache_clear()
     from worker.app import app
@@ -118,9 +118,9 @@ class Demo:
     def connect_pages(self, sandbox: Any) -> None:
         from models.crypto import get_cipher
         from models.db import transaction
-        from tasks.connect import connect_user_token
-        from tasks.tenancy import create_tenant
-        from graph.factory import client_for_token
+        from tasks.domain.connect import connect_user_token
+        from tasks.domain.tenancy import create_tenant
+        from tasks.domain.clients import client_for_token
 
         for number, (name, tz, auto) in enumerate(DEMO_TENANTS, start=1):
             user_token = f"EAADemoUser{number}{self.nonce}" + "x" * 16
@@ -289,7 +289,7 @@ def run_demo(db_path: Path) -> list[dict[str, Any]]:
         broker = configure_environment(db_path, sandbox.graph_url)
         from models.migrate import upgrade
         from worker.app import app
-        from worker.logging import configure_logging
+        from worker.core.logging import configure_logging
 
         configure_logging("console", os.environ["SOCIALCAL_LOG_LEVEL"], force=True)
         logging.getLogger("kombu").setLevel(logging.ERROR)  # "no hostname" notes from the memory transport

@@ -9,8 +9,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from support.pipeline import future
-from support.waits import wait_for
+from tests.support.pipeline import future
+from tests.support.waits import wait_for
 from worker.cli import cli
 
 pytestmark = pytest.mark.integration

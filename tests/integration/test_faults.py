@@ -17,10 +17,10 @@ import pytest
 
 from models import FINAL_STATUSES, PostStatus, SocialPost
 from models.db import transaction
-from support.factories import connect, make_tenant
-from support.pipeline import approve_post, future, live_posts, write_post
-from tasks.publishing import dispatch_due
-from worker.settings import get_settings
+from tests.support.factories import connect, make_tenant
+from tests.support.pipeline import approve_post, future, live_posts, write_post
+from tasks.domain.dispatch import dispatch_due
+from worker.core.settings import get_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
-from graph.factory import client_for_token
+from tasks.domain.clients import client_for_token
 from models import (
     InsightAnomaly,
     Integration,
@@ -29,11 +29,13 @@ from models import (
 )
 from models.crypto import get_cipher
 from models.db import transaction
-from tasks.anomalies import detect_anomalies, measured_day
-from tasks.insights_pull import DEFAULT_METRICS, fanout_counts, plan_wave, pull_page_insights
-from tasks.post_metrics import sync_post_metrics
-from tasks.reports import build_report_input
-from worker.queues import AGENT_MESSAGE_NAMES, Queue
+from tasks.domain.anomalies import detect_anomalies, measured_day
+from tasks.domain.fanout import fanout_counts, plan_wave
+from tasks.domain.page_insights import DEFAULT_METRICS, pull_page_insights
+from tasks.domain.post_metrics import sync_post_metrics
+from tasks.domain.reports import build_report_input
+from worker.core.queues import AGENT_MESSAGE_NAMES, Queue
+from worker.core.settings import get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -296,13 +298,14 @@ def test_fanout_waves_never_hand_the_broker_a_long_countdown(db, sandbox, sent, 
         burst = plan_wave(session, cursor=None, index=0, start=now, per=0.0, now=now, horizon=horizon, limit=2)
         assert len(burst.pulls) == 2 and burst.next_countdown == 0.0 and burst.next_index == 2
 
-    # The task's first wave: counts logged, one pull now, the next wave within the broker limit.
-    from tasks.insights import pull_all
+    # The first wave (what beat's bare `insights.pull_all` runs): counts logged, one pull now, the
+    # next wave within the broker limit.
+    from tasks.domain.fanout import run_wave
 
     monkeypatch.setenv("SOCIALCAL_INSIGHTS_SPREAD_SECONDS", str(int(spread)))
-    with capture_logs() as logs:
-        pull_all.apply()
-    structlog.contextvars.clear_contextvars()  # the eager task bound its ids to this thread
+    get_settings.cache_clear()
+    with capture_logs() as logs, transaction() as session:
+        run_wave(session, get_settings(), cursor=None, index=0, start=None, per=None)
     started = next(e for e in logs if e["event"] == "insights_fanout_started")
     assert (started["eligible"], started["skipped_needs_reconnect"], started["skipped_tenant_inactive"]) == (5, 1, 1)
     pulls = [s for s in sent if s[0] == "insights.pull_page"]
@@ -317,7 +320,6 @@ def test_fanout_waves_never_hand_the_broker_a_long_countdown(db, sandbox, sent, 
 
 def test_cli_pull_fills_the_tables_and_finds_the_anomaly(db, sandbox, redis_client):
     from worker.cli import cli
-    import worker.cli.insights_cmds  # noqa: F401 - registers `insights` until the lead wires it
 
     page, tenant_id, integration_id = connect(sandbox)
     result = CliRunner().invoke(cli, ["insights", "pull", "--tenant", tenant_id, "--no-notify"])

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from models import PostStatus
-from support.factories import connect, make_tenant
-from support.pipeline import approve_post, events, live_posts, post_row, write_post
-from support.waits import wait_for
+from tests.support.factories import connect, make_tenant
+from tests.support.pipeline import approve_post, events, live_posts, post_row, write_post
+from tests.support.waits import wait_for
 from worker.app import app
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ def test_message_edit_needs_a_fresh_approval_then_reaches_the_page(sandbox, sche
     wait_for(lambda: post_row(post_id).pending_message == "edited text", 20, what="edit proposed")
     assert _on_page(sandbox, page, post_id)["message"] == "original text"  # nothing sent before approval
     from models.db import transaction
-    from tasks.approval import approve, current_hash
+    from tasks.domain.approval import approve, current_hash
 
     with transaction() as s:
         post = s.get(__import__("models").SocialPost, post_id)

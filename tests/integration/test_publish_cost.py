@@ -6,18 +6,18 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from graph.factory import client_for_integration
+from tasks.domain.clients import client_for_integration
 from models import PostStatus
-from support.factories import connect, make_tenant
-from support.pipeline import approve_post, events, write_post
-from tasks.publisher import Publisher
-from worker.settings import get_settings
+from tests.support.factories import connect, make_tenant
+from tests.support.pipeline import approve_post, events, write_post
+from tasks.domain.publisher import Publisher
+from worker.core.settings import get_settings
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_scheduled_post_costs_three_commits_and_one_graph_call(db, sandbox, redis_client, monkeypatch):
-    monkeypatch.setattr("tasks.approval.enqueue", lambda *a, **k: None)  # publish in-process below
+    monkeypatch.setattr("tasks.domain.approval.enqueue", lambda *a, **k: None)  # publish in-process below
     page = sandbox.add_page(name="Cost")
     tenant_id = make_tenant()
     connect(tenant_id, page.page_id, page.token)

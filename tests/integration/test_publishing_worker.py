@@ -11,12 +11,12 @@ import pytest
 
 from models import PostStatus, SocialPost
 from models.db import transaction
-from support.factories import connect, make_tenant
-from support.pipeline import approve_post, assert_exactly_once, events, future, post_row, write_post
-from support.waits import wait_for
-from tasks.publishing import dispatch_due
+from tests.support.factories import connect, make_tenant
+from tests.support.pipeline import approve_post, assert_exactly_once, events, future, post_row, write_post
+from tests.support.waits import wait_for
+from tasks.domain.dispatch import dispatch_due
 from worker.app import app
-from worker.settings import get_settings
+from worker.core.settings import get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +35,9 @@ def page(db, sandbox):
 
 
 def test_plan_to_scheduled_post_through_the_worker(page, sandbox, workers):
-    from tasks.planning import plan_month
+    from tasks.domain.planning import plan_month
     from datetime import datetime, timezone
-    from support.pipeline import live_posts
+    from tests.support.pipeline import live_posts
 
     workers.start()
     month = (datetime.now(timezone.utc).replace(day=1) + __import__("datetime").timedelta(days=40)).strftime("%Y-%m")
@@ -93,7 +93,7 @@ def test_gate_refusals_send_nothing(page, sandbox, workers):
     with transaction() as s:
         s.get(SocialPost, edited).message = "sneaky edit after approval"
         # Forge a consistent approval for another tenant's Page, so only the tenant check can catch it.
-        from tasks.approval import current_hash
+        from tasks.domain.approval import current_hash
         forged = s.get(SocialPost, foreign)
         forged.integration_id = foreign_integration
         forged.content_hash = forged.approved_hash = current_hash(forged)

@@ -8,12 +8,12 @@ import pytest
 
 from models import FailedJob, PostStatus
 from models.db import transaction
-from support.factories import connect, make_tenant
-from support.pipeline import approve_post, assert_exactly_once, post_row, write_post
-from support.waits import wait_for
-from tasks.ops import requeue
-from tasks.publishing import dispatch_due
-from worker.settings import get_settings
+from tests.support.factories import connect, make_tenant
+from tests.support.pipeline import approve_post, assert_exactly_once, post_row, write_post
+from tests.support.waits import wait_for
+from tasks.domain.requeue import requeue
+from tasks.domain.dispatch import dispatch_due
+from worker.core.settings import get_settings
 
 pytestmark = pytest.mark.integration
 

@@ -7,12 +7,12 @@ from typing import Any
 from models import Integration
 from models.crypto import get_cipher
 from models.db import transaction
-from tasks.connect import store_page
+from tasks.domain.connect import store_page
 
 
 def make_tenant(name: str = "Acme", *, timezone: str = "UTC", auto_publish: bool = False,
                 cadence: dict[str, Any] | None = None) -> str:
-    from tasks.tenancy import create_tenant
+    from tasks.domain.tenancy import create_tenant
 
     with transaction() as session:
         return create_tenant(session, name=name, timezone=timezone, auto_publish=auto_publish, cadence=cadence).id

@@ -7,8 +7,8 @@ from typing import Any
 
 from models import PostEvent, SocialPost
 from models.db import transaction
-from tasks.approval import approve
-from tasks.intake import intake
+from tasks.domain.approval import approve
+from tasks.domain.intake import intake
 
 
 def future(days: float = 2.0) -> str:

@@ -2,10 +2,10 @@
 
 from models import PostEvent, PostStatus, SocialPost, Tenant
 from models.db import transaction
-from support.factories import connect, make_tenant
-from tasks.approval import approve, reject
-from tasks.intake import intake
-from tasks.publisher import gate_problem
+from tests.support.factories import connect, make_tenant
+from tasks.domain.approval import approve, reject
+from tasks.domain.intake import intake
+from tasks.domain.claim import gate_problem
 
 
 def _post(tenant_id, message="Hello"):
@@ -14,7 +14,7 @@ def _post(tenant_id, message="Hello"):
 
 
 def test_approve_refuses_a_hash_that_is_not_the_current_content(db, monkeypatch):
-    monkeypatch.setattr("tasks.approval.enqueue", lambda *a, **k: None)
+    monkeypatch.setattr("tasks.domain.approval.enqueue", lambda *a, **k: None)
     tenant_id = make_tenant()
     connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
     post_id = _post(tenant_id)
@@ -46,7 +46,7 @@ def test_reject_records_reason_and_who(db):
 
 
 def test_publish_gate_checks_hash_tenant_and_integration(db, monkeypatch):
-    monkeypatch.setattr("tasks.approval.enqueue", lambda *a, **k: None)
+    monkeypatch.setattr("tasks.domain.approval.enqueue", lambda *a, **k: None)
     tenant_id = make_tenant()
     other_tenant = make_tenant("Other")
     integration_id = connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")

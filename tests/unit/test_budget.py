@@ -26,14 +26,14 @@ from graph.budget import (
     BudgetHooks,
     BudgetShape,
     GraphBudget,
-    hooks_for,
     page_scope,
     token_scope,
 )
 from graph.client import CallInfo
 from graph.errors import AuthError, BudgetExhausted, RateLimited, Transient
 from graph.usage import Usage
-from worker.settings import Settings
+from tasks.domain.clients import hooks_for
+from worker.core.settings import Settings
 
 pytestmark = pytest.mark.redis
 

@@ -1,7 +1,7 @@
 """The app is configured for at-least-once delivery, as DESIGN.md requires."""
 
 from worker.app import HARD_TIME_LIMIT_SECONDS, SOFT_TIME_LIMIT_SECONDS, app
-from worker.queues import Queue
+from worker.core.queues import Queue
 
 
 def test_at_least_once_configuration():

@@ -11,9 +11,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, inspect
 
 from models.db import normalize_url
-from support.services import PG_ADMIN_URL, check_postgres
+from tests.support.services import PG_ADMIN_URL, check_postgres
 from worker.cli import cli
-from worker.settings import get_settings
+from worker.core.settings import get_settings
 
 CONTRACT_TABLES = {"tenants", "integrations", "social_calendars", "calendar_slots", "social_posts", "post_events",
                    "page_insights", "post_metrics", "insight_anomalies", "report_inputs", "failed_jobs"}
@@ -58,7 +58,7 @@ def test_keys_generate_prints_a_fernet_key():
 
 
 def test_keys_rotate_and_tenant_add(db, monkeypatch):
-    from support.factories import connect
+    from tests.support.factories import connect
 
     added = CliRunner().invoke(cli, ["tenant", "add", "--name", "Acme", "--timezone", "Europe/Berlin", "--json"])
     tenant = json.loads(added.output)

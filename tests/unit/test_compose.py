@@ -20,15 +20,15 @@ from typing import Any, Iterator
 
 import yaml
 
-from worker.queues import AGENT_QUEUES, WORKER_QUEUES
-from worker.settings import DEFAULT_GRAPH_VERSION, Settings
+from worker.core.queues import AGENT_QUEUES, WORKER_QUEUES
+from worker.core.settings import DEFAULT_GRAPH_VERSION, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
-SETTINGS_SOURCE = ROOT / "worker" / "settings.py"
+SETTINGS_SOURCE = ROOT / "worker" / "core" / "settings.py"
 
 REQUIRED_SERVICES = {"redis", "postgres", "migrate", "worker-publish", "worker-insights", "beat", "sandbox"}
 ONE_SHOT = {"migrate"}
@@ -143,7 +143,7 @@ def example_assignments(commented: bool | None = None) -> dict[str, list[str]]:
 
 def settings_variables() -> set[str]:
     names = set(re.findall(r"[\"'](SOCIALCAL_[A-Z0-9_]+)[\"']", SETTINGS_SOURCE.read_text()))
-    assert len(names) >= 8, "could not read the SOCIALCAL_* names from worker/settings.py"
+    assert len(names) >= 8, "could not read the SOCIALCAL_* names from worker/core/settings.py"
     return names
 
 
@@ -392,7 +392,7 @@ def test_env_example_lists_every_setting() -> None:
     wanted = settings_variables()
     assert not wanted - shown, f".env.example lacks {sorted(wanted - shown)}"
     stale = {n for n in shown if n.startswith("SOCIALCAL_")} - wanted
-    assert not stale, f".env.example shows variables worker/settings.py does not read: {sorted(stale)}"
+    assert not stale, f".env.example shows variables worker/core/settings.py does not read: {sorted(stale)}"
 
 
 def test_env_example_shows_true_defaults_and_no_secrets() -> None:

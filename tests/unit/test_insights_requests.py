@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from graph.client import GraphClient, InsightSeries
 from graph.errors import InvalidRequest, NotFound
 from models import Integration
-from tasks.insights_pull import (
+from tasks.domain.page_insights import (
     DEFAULT_METRICS,
     PullPlan,
     fetch_insights,
@@ -26,7 +26,7 @@ from tasks.insights_pull import (
     resolve_metrics,
     split_ranges,
 )
-from tasks.post_metrics import POST_FIELDS, TrackedPost, fetch_readings, parse_post
+from tasks.domain.post_metrics import POST_FIELDS, TrackedPost, fetch_readings, parse_post
 
 TOKEN = "EAAGm0PX4ZCpsBAzzSecretPageToken123456"
 PAGE = "1234567890"

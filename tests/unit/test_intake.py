@@ -4,10 +4,10 @@ import pytest
 
 from models import PostEvent, PostStatus, SocialPost
 from models.db import transaction
-from support.factories import connect, make_tenant
-from tasks.approval import approve
-from tasks.intake import IntakeRejected, intake
-from tasks.post_content import MAX_MESSAGE_CHARS, check_content
+from tests.support.factories import connect, make_tenant
+from tasks.domain.approval import approve
+from tasks.domain.intake import IntakeRejected, intake
+from tasks.domain.content import MAX_MESSAGE_CHARS, check_content
 
 IMG = {"url": "https://cdn.example/a.jpg", "type": "image"}
 VID = {"url": "https://cdn.example/a.mp4", "type": "video"}
@@ -74,7 +74,7 @@ def test_same_output_twice_is_one_post_and_new_output_replaces_and_clears_approv
         again = intake(s, _payload(tenant_id))
     assert again.outcome == "duplicate" and again.post_id == first.post_id
 
-    from tasks.planning import plan_month
+    from tasks.domain.planning import plan_month
     with transaction() as s:
         slot_id = plan_month(s, tenant_id, "2031-03").slot_ids[0]
     with transaction() as s:

@@ -7,8 +7,8 @@ import pytest
 
 from models import CalendarSlot, SocialCalendar
 from models.db import transaction
-from support.factories import make_tenant
-from tasks.planning import PlanningError, plan_month, slot_times
+from tests.support.factories import make_tenant
+from tasks.domain.planning import PlanningError, plan_month, slot_times
 
 BERLIN = "Europe/Berlin"
 EARLY = datetime(2020, 1, 1, tzinfo=timezone.utc)
@@ -55,7 +55,7 @@ def test_bad_month_and_bad_cadence_are_clear():
 
 def test_plan_twice_changes_nothing_and_requests_the_writer_after_commit(db, monkeypatch):
     sent = []
-    monkeypatch.setattr("tasks.planning.send_to_agent", lambda session, queue, payload: sent.append((queue, payload)))
+    monkeypatch.setattr("tasks.domain.planning.send_to_agent", lambda session, queue, payload: sent.append((queue, payload)))
     tenant_id = make_tenant(cadence={"weekdays": [0, 3], "times": ["10:00"], "posts_per_week": 2})
     with transaction() as s:
         first = plan_month(s, tenant_id, "2030-01")

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from graph.errors import Ambiguous, BudgetExhausted, InvalidRequest
-from tasks.publisher import Publisher
+from tasks.domain.publisher import Publisher
 
 
 class _Recorder(Publisher):

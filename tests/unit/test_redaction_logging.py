@@ -4,8 +4,8 @@ import logging
 
 import structlog
 
-from worker.logging import configure_logging
-from worker.redaction import REDACTED, redact, redact_text, register_secret
+from worker.core.logging import configure_logging
+from worker.core.redaction import REDACTED, redact, redact_text, register_secret
 
 TOKEN = "EAAGm0PX4ZCpsBAKZCZBZAZCtestPageToken1234567890"
 
@@ -67,7 +67,7 @@ def test_redact_nested_structures_and_text():
 
 
 def test_many_known_secrets_stay_masked_without_recompiling_per_secret():
-    from worker.redaction import _KnownSecrets
+    from worker.core.redaction import _KnownSecrets
 
     secrets = _KnownSecrets()
     for i in range(500):

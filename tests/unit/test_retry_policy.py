@@ -17,7 +17,7 @@ from graph.errors import (
     RateLimited,
     Transient,
 )
-from worker.retry_policy import (
+from tasks.domain.retry_policy import (
     BACKOFF_CAP_SECONDS,
     RATE_LIMIT_JITTER_CAP,
     RATE_LIMIT_RECHECK_SECONDS,
@@ -27,7 +27,7 @@ from worker.retry_policy import (
     broker_countdown,
     decide,
 )
-from worker.settings import Settings
+from worker.core.settings import Settings
 
 NOW = 1_900_000_000.0
 SETTINGS = Settings().with_overrides(max_transient_retries=5, max_broker_countdown_seconds=240)
@@ -229,8 +229,8 @@ def test_broker_countdown(delay, expected):
 
 def test_budget_refusal_whose_time_has_come_retries_at_once_not_after_the_default():
     from graph.errors import BudgetExhausted
-    from worker.retry_policy import decide
-    from worker.settings import Settings
+    from tasks.domain.retry_policy import decide
+    from worker.core.settings import Settings
 
     decision = decide(BudgetExhausted(retry_at=999.5), attempt=0, now=1000.0, deadline=None, settings=Settings())
     assert decision.action == "retry" and decision.delay < 1.0 and not decision.spends_attempt

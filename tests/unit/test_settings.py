@@ -1,7 +1,7 @@
 import pytest
 from cryptography.fernet import Fernet
 
-from worker.settings import Settings, SettingsError
+from worker.core.settings import Settings, SettingsError
 
 
 def test_defaults_match_the_contract():

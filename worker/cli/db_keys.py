@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from models.crypto import TokenDecryptError, generate_key, get_cipher, rotate_all_tokens
-from worker.cli.root import cli, one_line_errors
-from worker.settings import get_settings
+from worker.core.settings import get_settings
 
-one_line_errors(TokenDecryptError)
+# Exceptions that mean "the operator asked for something impossible": one line, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (TokenDecryptError,)
 
 
-@cli.group()
+@click.group()
 def db() -> None:
     """Database schema."""
 
@@ -26,7 +26,7 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at revision {revision}")
 
 
-@cli.group()
+@click.group()
 def keys() -> None:
     """Encryption keys for Page tokens at rest."""
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import click
 
 from graph.errors import GraphError
-from graph.factory import client_for_token
+from tasks.domain.clients import client_for_token
 from models.crypto import get_cipher
 from models.db import transaction
-from tasks.connect import connect_page_token, connect_user_token
-from tasks.tenancy import TenantError
-from worker.cli.root import UserError, cli, emit_json, emit_table, json_option
+from tasks.domain.connect import connect_page_token, connect_user_token
+from tasks.domain.tenancy import TenantError
+from worker.cli.output import UserError, emit_json, emit_table, json_option
 
 
-@cli.group()
+@click.group()
 def facebook() -> None:
     """Facebook Pages."""
 

@@ -18,14 +18,14 @@ from sqlalchemy import select
 from graph.errors import GraphError
 from models import InsightAnomaly, Integration, PageInsight, Tenant
 from models.db import transaction
-from tasks.anomalies import detect_anomalies, measured_day
-from tasks.insights_pull import pull_page_insights, skip_reason
-from tasks.post_metrics import sync_post_metrics
-from worker.cli.root import UserError, cli, emit_json, emit_table, json_option
-from worker.settings import get_settings
+from tasks.domain.anomalies import detect_anomalies, measured_day
+from tasks.domain.page_insights import pull_page_insights, skip_reason
+from tasks.domain.post_metrics import sync_post_metrics
+from worker.cli.output import UserError, emit_json, emit_table, json_option
+from worker.core.settings import get_settings
 
 
-@cli.group()
+@click.group()
 def insights() -> None:
     """Page insights, post metrics and anomalies."""
 

@@ -7,12 +7,12 @@ from sqlalchemy import select
 
 from models import FailedJob
 from models.db import transaction
-from tasks.ops import requeue
-from worker.cli.root import UserError, cli, emit_json, emit_table, json_option
+from tasks.domain.requeue import requeue
+from worker.cli.output import UserError, emit_json, emit_table, json_option
 from worker.cli.views import job_view
 
 
-@cli.group()
+@click.group()
 def jobs() -> None:
     """Work that failed for good."""
 

@@ -10,16 +10,17 @@ import click
 
 from models import SocialPost
 from models.db import transaction
-from tasks.approval import approve, reject
-from tasks.intake import IntakeRejected, intake
-from tasks.planning import PlanningError, plan_month
-from worker.base import BadMessage
-from worker.cli.root import UserError, cli, emit_json, json_option, one_line_errors
+from tasks.domain.approval import approve, reject
+from tasks.domain.intake import IntakeRejected, intake
+from tasks.domain.planning import PlanningError, plan_month
+from tasks.domain.errors import BadMessage
+from worker.cli.output import UserError, emit_json, json_option
 
-one_line_errors(PlanningError, BadMessage)
+# Exceptions that mean "the operator asked for something impossible": one line, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (PlanningError, BadMessage)
 
 
-@cli.command()
+@click.command()
 @click.option("--tenant", "tenant_id", required=True)
 @click.option("--month", required=True, help="YYYY-MM")
 @json_option
@@ -35,7 +36,7 @@ def plan(tenant_id: str, month: str, as_json: bool) -> None:
                    f"in calendar {result.calendar_id}")
 
 
-@cli.command("intake")
+@click.command("intake")
 @click.argument("source", type=click.File("r"))
 @json_option
 def intake_cmd(source: TextIO, as_json: bool) -> None:
@@ -64,7 +65,7 @@ def intake_cmd(source: TextIO, as_json: bool) -> None:
         sys.exit(1)
 
 
-@cli.command("approve")
+@click.command("approve")
 @click.argument("post_id")
 @click.option("--by", "approver", required=True, help="Who approves (recorded in the audit trail).")
 def approve_cmd(post_id: str, approver: str) -> None:
@@ -73,7 +74,7 @@ def approve_cmd(post_id: str, approver: str) -> None:
         post = session.get(SocialPost, post_id)
         if post is None:
             raise UserError(f"no post {post_id}")
-        from tasks.approval import current_hash
+        from tasks.domain.approval import current_hash
 
         shown = current_hash(post, message=post.pending_message) if post.pending_message else post.content_hash
         decision = approve(session, post_id, approver, shown or "")
@@ -82,7 +83,7 @@ def approve_cmd(post_id: str, approver: str) -> None:
     click.echo(f"{post_id} {decision.status}" + (f" ({decision.reason})" if decision.reason else ""))
 
 
-@cli.command("reject")
+@click.command("reject")
 @click.argument("post_id")
 @click.option("--by", "approver", required=True)
 @click.option("--reason", required=True)

@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from models import PostStatus, SocialPost
 from models.db import transaction
-from worker.cli.root import UserError, cli, emit_json, emit_table, json_option
+from worker.cli.output import UserError, emit_json, emit_table, json_option
 from worker.cli.views import event_view, post_view
 
 
-@cli.group()
+@click.group()
 def posts() -> None:
     """Posts and their audit trail."""
 

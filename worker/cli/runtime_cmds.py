@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from worker.cli.root import cli
-from worker.queues import WORKER_QUEUES
+from worker.core.queues import WORKER_QUEUES
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--queues", "-Q", default=",".join(q.value for q in WORKER_QUEUES), show_default=True)
 @click.option("--concurrency", "-c", type=int, default=None, help="Worker processes (default: CPU count).")
 @click.option("--pool", default="prefork", show_default=True)
@@ -23,7 +22,7 @@ def worker(ctx: click.Context, queues: str, concurrency: int | None, pool: str) 
     app.worker_main(argv)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def beat(ctx: click.Context) -> None:
     """Run Celery beat (dispatch_due every minute, daily insights, monthly planning, reports)."""
@@ -32,7 +31,7 @@ def beat(ctx: click.Context) -> None:
     app.start(["beat", "--loglevel", "INFO", *ctx.args])
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--pages", default=3, show_default=True, type=int, help="Demo Pages to create at start.")
@@ -49,7 +48,7 @@ def sandbox(host: str, port: int, pages: int, seed: int, calls_per_window: int, 
           window_seconds=window_seconds, latency_ms=latency_ms)
 
 
-@cli.command()
+@click.command()
 @click.option("--db", "db_path", default="socialcal-demo.db", show_default=True, type=click.Path(dir_okay=False),
               help="SQLite file for the demo (replaced on every run).")
 def demo(db_path: str) -> None:
@@ -57,7 +56,7 @@ def demo(db_path: str) -> None:
     import time
     from pathlib import Path
 
-    from worker.cli.root import emit_table
+    from worker.cli.output import emit_table
     from worker.demo import run_demo
 
     started = time.monotonic()

@@ -7,14 +7,15 @@ from sqlalchemy import select
 
 from models import Tenant
 from models.db import transaction
-from tasks.tenancy import TenantError, create_tenant
-from worker.cli.root import cli, emit_json, emit_table, json_option, one_line_errors
+from tasks.domain.tenancy import TenantError, create_tenant
+from worker.cli.output import emit_json, emit_table, json_option
 from worker.cli.views import tenant_view
 
-one_line_errors(TenantError)
+# Exceptions that mean "the operator asked for something impossible": one line, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (TenantError,)
 
 
-@cli.group()
+@click.group()
 def tenant() -> None:
     """Tenants (one per customer)."""
 

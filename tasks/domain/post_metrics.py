@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from graph.client import GraphClient
 from models import Integration, PostMetric, PostStatus, SocialPost, Tenant
 from models.db import transaction
-from tasks.insights_pull import ClientFactory, default_client, skip_reason
-from worker.settings import Settings, get_settings
+from tasks.domain.page_insights import ClientFactory, default_client, skip_reason
+from worker.core.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
 

@@ -40,9 +40,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import InsightAnomaly, Integration, PageInsight
-from worker.base import send_to_agent
-from worker.logging import get_logger
-from worker.queues import Queue
+from tasks.domain.messaging import send_to_agent
+from worker.core.logging import get_logger
+from worker.core.queues import Queue
 
 log = get_logger(__name__)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from models.db import transaction
 from models.ops import FailedJob
-from worker.logging import get_logger
-from worker.redaction import redact, redact_text
+from worker.core.logging import get_logger
+from worker.core.redaction import redact, redact_text
 
 log = get_logger(__name__)
 

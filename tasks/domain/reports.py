@@ -34,11 +34,11 @@ from models import (
     new_id,
     utcnow,
 )
-from tasks.anomalies import measured_day
-from tasks.insights_pull import PERIOD, dropped_metrics, resolve_metrics
-from worker.base import send_to_agent
-from worker.logging import get_logger
-from worker.queues import Queue
+from tasks.domain.anomalies import measured_day
+from tasks.domain.page_insights import PERIOD, dropped_metrics, resolve_metrics
+from tasks.domain.messaging import enqueue, send_to_agent
+from worker.core.logging import get_logger
+from worker.core.queues import Queue, TaskName
 
 log = get_logger(__name__)
 
@@ -253,3 +253,16 @@ def build_report_input(session: Session, tenant_id: str, start: date, end: date,
 
 def active_tenant_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Tenant.id).where(Tenant.status == TenantStatus.ACTIVE).order_by(Tenant.id)))
+
+
+def fan_out_reports(session: Session, kind: PeriodKind, today: date) -> tuple[date, date, int]:
+    """Beat: one ``analysis.build_report_input`` for the previous full ``kind`` of every active tenant.
+
+    Returns (period start, period end, tenants).
+    """
+    start, end = previous_period(kind, today)
+    tenant_ids = active_tenant_ids(session)
+    for tenant_id in tenant_ids:
+        enqueue(session, TaskName.BUILD_REPORT_INPUT, tenant_id, start.isoformat(), end.isoformat(),
+                queue=Queue.INSIGHTS.value)
+    return start, end, len(tenant_ids)

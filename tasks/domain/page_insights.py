@@ -9,8 +9,8 @@ slow Graph response):
    rejects as invalid is dropped and the rest is still pulled;
 3. ``store_insights`` (short transaction) — upsert the values, remember dropped metrics.
 
-``pull_page_insights`` chains the three for the Celery task and the CLI. The daily fan-out
-(``fanout_counts``, ``plan_wave``) lives here too: it is plain logic over the same tables.
+``pull_page_insights`` chains the three for the Celery task and the CLI; ``queue_follow_ups`` is what
+a stored pull asks for next. The daily fan-out over every Page is ``tasks.domain.fanout``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ from graph.client import GraphClient, InsightSeries
 from graph.errors import InvalidRequest, NotFound
 from models import Integration, IntegrationStatus, PageInsight, Tenant, TenantStatus
 from models.db import transaction
-from worker.settings import Settings, get_settings
+from tasks.domain.clients import client_for_integration
+from tasks.domain.messaging import enqueue
+from worker.core.queues import Queue, TaskName
+from worker.core.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -341,10 +344,14 @@ def store_insights(session: Session, plan: PullPlan, fetched: Fetched) -> PullRe
 
 
 def default_client(integration: Integration) -> GraphClient:
-    """A client on the insights (lower-priority) share of the token's shared budget."""
-    from graph.factory import client_for_integration
-
+    """A client on the insights (lower-priority) share of the Page's shared budget."""
     return client_for_integration(integration, purpose="insights")
+
+
+def queue_follow_ups(session: Session, result: PullResult) -> None:
+    """After a stored pull: score the new days, then refresh post metrics (both after commit)."""
+    enqueue(session, TaskName.DETECT_ANOMALIES, result.integration_id)
+    enqueue(session, TaskName.SYNC_POST_METRICS, result.integration_id, queue=Queue.INSIGHTS.value)
 
 
 def pull_page_insights(
@@ -374,83 +381,3 @@ def pull_page_insights(
     log.info("insights_pulled", integration_id=integration_id, rows=result.rows, changed=result.changed,
              calls=result.calls, ranges=len(result.ranges), dropped=result.dropped)
     return result
-
-
-# ----------------------------------------------------------------------------- daily fan-out
-
-
-@dataclass(frozen=True)
-class FanoutCounts:
-    eligible: int
-    needs_reconnect: int
-    disabled: int
-    tenant_inactive: int
-
-
-def _facebook() -> Any:
-    return Integration.provider == "facebook"
-
-
-def fanout_counts(session: Session) -> FanoutCounts:
-    """How many Pages the fan-out will pull, and how many it skips and why."""
-    rows = session.execute(
-        select(Integration.status, Tenant.status, func.count())
-        .join(Tenant, Tenant.id == Integration.tenant_id)
-        .where(_facebook())
-        .group_by(Integration.status, Tenant.status)
-    ).all()
-    counts = {"eligible": 0, "needs_reconnect": 0, "disabled": 0, "tenant_inactive": 0}
-    for integration_status, tenant_status, count in rows:
-        if tenant_status != TenantStatus.ACTIVE:
-            counts["tenant_inactive"] += count
-        elif integration_status == IntegrationStatus.ACTIVE:
-            counts["eligible"] += count
-        elif integration_status == IntegrationStatus.NEEDS_RECONNECT:
-            counts["needs_reconnect"] += count
-        else:
-            counts["disabled"] += count
-    return FanoutCounts(**counts)
-
-
-@dataclass(frozen=True)
-class Wave:
-    """One fan-out wave: pulls to send now with their countdowns, and where the next wave starts."""
-
-    pulls: list[tuple[str, float]]
-    next_cursor: str | None = None
-    next_index: int = 0
-    next_countdown: float | None = None  # None: the fan-out is complete
-
-
-def plan_wave(session: Session, *, cursor: str | None, index: int, start: float, per: float, now: float,
-              horizon: float, limit: int = 1000) -> Wave:
-    """Pulls whose slot (``start + position * per``) falls within ``horizon`` seconds from ``now``.
-
-    Why waves: a countdown longer than the broker limit would be an ETA task Redis redelivers (and
-    duplicates) after its visibility timeout; so each wave only hands out countdowns up to
-    ``horizon`` and schedules the next wave, itself within ``horizon``. Positions follow integration
-    ids, so the cursor survives Pages added or removed between waves.
-    """
-    query = (
-        select(Integration.id).join(Tenant, Tenant.id == Integration.tenant_id)
-        .where(_facebook(), Integration.status == IntegrationStatus.ACTIVE, Tenant.status == TenantStatus.ACTIVE)
-        .order_by(Integration.id).limit(limit)
-    )
-    if cursor is not None:
-        query = query.where(Integration.id > cursor)
-    ids = list(session.scalars(query))
-    pulls: list[tuple[str, float]] = []
-    position = index
-    for integration_id in ids:
-        delay = start + position * per - now
-        if delay > horizon:
-            break
-        pulls.append((integration_id, max(0.0, delay)))
-        position += 1
-    more = len(pulls) < len(ids) or len(ids) == limit
-    if not more:
-        return Wave(pulls=pulls)
-    next_cursor = pulls[-1][0] if pulls else cursor
-    next_delay = start + position * per - now
-    return Wave(pulls=pulls, next_cursor=next_cursor, next_index=position,
-                next_countdown=min(horizon, max(0.0, next_delay)))

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from worker.redaction import redact
+from worker.core.redaction import redact
 
 _configured = False
 
@@ -78,3 +78,23 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", *, stream: Any = N
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
+
+
+def bind_log_context(**ids: Any) -> None:
+    """Add ids (tenant_id, post_id, integration_id) to every later log line of this unit of work.
+
+    Context variables, so it holds per thread and per task; the task base clears them at the start of
+    every task, which keeps one task's ids out of the next one's lines.
+    """
+    structlog.contextvars.bind_contextvars(**{k: v for k, v in ids.items() if v is not None})
+
+
+def clear_log_context(**ids: Any) -> None:
+    """Start a fresh log context (a new task), optionally with ids bound at once."""
+    structlog.contextvars.clear_contextvars()
+    bind_log_context(**ids)
+
+
+def log_context() -> dict[str, Any]:
+    """The ids bound so far (the task base reads them to attach a failure to its tenant and post)."""
+    return dict(structlog.contextvars.get_contextvars())

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from graph.client import GraphClient
 from models import Integration, IntegrationStatus
 from models.crypto import TokenCipher
-from tasks.tenancy import get_tenant
+from tasks.domain.tenancy import get_tenant
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from models import Integration, IntegrationStatus
 from models.db import transaction
-from worker.logging import get_logger
-from worker.redaction import redact_text
+from worker.core.logging import get_logger
+from worker.core.redaction import redact_text
 
 log = get_logger(__name__)
 

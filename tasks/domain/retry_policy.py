@@ -31,7 +31,7 @@ Rules:
 * ``AuthError``: ``reconnect``. ``PermissionDenied`` / ``InvalidRequest`` / ``NotFound``: ``fail``.
 
 ``attempt`` is how many attempts the work has already spent (0 on the first failure). Errors the
-caller already knows to be permanent (``worker.base.BadMessage``) are failed by the caller without
+caller already knows to be permanent (``tasks.domain.errors.BadMessage``) are failed by the caller without
 asking, since this module treats unknown exceptions as transient.
 """
 
@@ -51,8 +51,8 @@ from graph.errors import (
     RateLimited,
     Transient,
 )
-from worker.redaction import redact_text
-from worker.settings import Settings
+from worker.core.redaction import redact_text
+from worker.core.settings import Settings
 
 Action = Literal["retry", "defer", "reconcile", "fail", "reconnect"]
 

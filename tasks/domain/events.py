@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from models import PostEvent, SocialPost
-from worker.redaction import redact
+from worker.core.redaction import redact
 
 
 def record_event(session: Session, post: SocialPost, kind: str, *, actor: str | None = None,

@@ -3,7 +3,7 @@
 The Graph API has no idempotency key, so this module makes the database carry one:
 
 1. **Claim** the post with one conditional UPDATE (``approved`` and due, or ``publishing`` with an
-   expired lease). Whoever loses the claim does nothing.
+   expired lease). Whoever loses the claim does nothing (``tasks.domain.claim``).
 2. **Gate**: re-check approval at run time (status, approved hash = current content hash, tenant
    and integration active, integration of the post's tenant). A refusal is audited; nothing is sent.
 3. **Intent before call**: before every create call, the row records which call is in flight. Every
@@ -13,28 +13,37 @@ The Graph API has no idempotency key, so this module makes the database carry on
    a killed worker) may or may not have created the post, so the Page's scheduled, unpublished or
    published posts are listed and a post whose message and time match is adopted instead of sending
    again. If that cannot be decided, the post fails with that reason: a person checks the Page.
+
+``publish_post`` at the bottom runs one attempt end to end and maps Graph errors to what happens next
+(DESIGN.md rule 4): wait for a throttled scope, back off on transient errors, reconcile after
+ambiguous ones, fail fast on auth, permission and validation errors. Long waits are never handed to
+the broker: the post goes back to ``approved`` with ``due_at`` set, and ``dispatch_due`` (beat, every
+minute) sends it again when that time comes.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
 
 from graph.client import GraphClient
-from graph.errors import Ambiguous, GraphError, InvalidRequest
+from graph.errors import Ambiguous, GraphError, InvalidRequest, RateLimited
 from models import Integration, PostStatus, SocialPost, Tenant, utcnow
 from models.db import transaction
-from tasks.approval import current_hash
-from tasks.events import record_event, record_post_event
-from worker.logging import get_logger
-from worker.settings import Settings
+from tasks.domain.claim import GateRefused, claim, gate_problem
+from tasks.domain.clients import client_for_integration
+from tasks.domain.events import record_event, record_post_event
+from tasks.domain.integrations import RECONNECT_HINT, mark_needs_reconnect
+from tasks.domain.messaging import send_now
+from tasks.domain.retry_policy import broker_countdown, decide
+from worker.core.logging import get_logger
+from worker.core.queues import TaskName
+from worker.core.settings import Settings
 
 log = get_logger(__name__)
 
@@ -46,18 +55,10 @@ REEL_SCHEDULE_MAX_AHEAD = timedelta(days=29)
 # Unpublished album photos expire after about 24 hours; re-upload anything older than this.
 PHOTO_REUSE_LIMIT = timedelta(hours=20)
 REEL_STATUS_POLLS = 5
-REFUSABLE = frozenset({PostStatus.PENDING_APPROVAL, PostStatus.REJECTED, PostStatus.INVALID, PostStatus.CANCELLED,
-                       PostStatus.FAILED})
 
 
 class LeaseLost(Exception):
     """Another worker took the post over (our lease expired); stop without writing anything."""
-
-
-class GateRefused(Exception):
-    """The approval gate refused the post at run time; nothing was sent to Facebook."""
-
-    hint = "Review the post and approve it again, then `socialcal jobs requeue` this job."
 
 
 class OutcomeUnknown(Exception):
@@ -89,56 +90,6 @@ class Outcome:
     status: str  # scheduled | published | platform_draft | waiting | skipped
     external_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
-
-
-def new_lease_owner(task_id: str | None) -> str:
-    return f"{task_id or 'local'}:{uuid.uuid4().hex[:8]}"
-
-
-# ------------------------------------------------------------------------------- claim and gate
-
-def claim(session: Session, post_id: str, owner: str, settings: Settings, now: datetime | None = None) -> bool:
-    """One conditional UPDATE: exactly one worker wins, whatever the number of copies of the message."""
-    now = now or utcnow()
-    lease_until = now + timedelta(seconds=settings.publish_lease_seconds)
-    result = session.execute(
-        update(SocialPost)
-        .where(SocialPost.id == post_id, or_(
-            and_(SocialPost.status == PostStatus.APPROVED,
-                 or_(SocialPost.due_at.is_(None), SocialPost.due_at <= now)),
-            and_(SocialPost.status == PostStatus.PUBLISHING, SocialPost.lease_expires_at < now),
-        ))
-        .values(status=PostStatus.PUBLISHING, lease_owner=owner, lease_expires_at=lease_until,
-                due_at=lease_until, enqueued_at=None, attempts=SocialPost.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 1:
-        return True
-    post = session.get(SocialPost, post_id)
-    if post is not None and post.status in REFUSABLE:
-        # A publish message for a post nobody approved (forged, stale or replayed): audit it.
-        record_event(session, post, "publish_refused", reason=f"post is {post.status}, not approved")
-        log.warning("publish_refused", post_id=post_id, status=post.status)
-    return False
-
-
-def gate_problem(post: SocialPost, tenant: Tenant | None, integration: Integration | None) -> str | None:
-    """Why this post must not be published now, or None. Checked after every claim."""
-    if not post.approved_by or not post.approved_hash:
-        return "post has no recorded approval"
-    if post.approved_hash != post.content_hash or post.approved_hash != current_hash(post):
-        return "content differs from what was approved"
-    if tenant is None or not tenant.is_active:
-        return "tenant is not active"
-    if integration is None:
-        return "post has no Facebook Page"
-    if integration.tenant_id != post.tenant_id:
-        return "the Page belongs to another tenant"
-    if integration.provider != "facebook":
-        return f"integration provider is {integration.provider}, not facebook"
-    if not integration.is_active:
-        return f"the Page's integration is {integration.status}: reconnect it with `socialcal facebook connect`"
-    return None
 
 
 # ------------------------------------------------------------------------------- the publisher
@@ -490,10 +441,14 @@ class Publisher:
         return Outcome(status, external_id)
 
     def release(self, *, due_at: datetime, reason: str, error: str | None = None,
-                refund_attempt: bool = False) -> None:
-        """Hand the post back to ``approved`` with a due time; everything Graph returned stays stored."""
+                refund_attempt: bool = False, wake_up_sent: bool = False) -> None:
+        """Hand the post back to ``approved`` with a due time; everything Graph returned stays stored.
+
+        ``wake_up_sent``: the caller sends its own countdown wake-up right after this write, so the
+        row is marked enqueued in the same write and ``dispatch_due`` does not send a second one.
+        """
         values: dict[str, Any] = {"status": PostStatus.APPROVED, "lease_owner": None, "lease_expires_at": None,
-                                  "due_at": due_at}
+                                  "due_at": due_at, "enqueued_at": utcnow() if wake_up_sent else None}
         if refund_attempt:
             values["attempts"] = SocialPost.attempts - 1
         if self.snap is not None:
@@ -540,3 +495,79 @@ def publish_url(content_type: str, page_id: str, external_id: str, graph_ids: di
         return f"https://www.facebook.com/{page}/posts/{post}"
     return f"https://www.facebook.com/{external_id}"
 
+
+# ------------------------------------------------------------------------------- one attempt, end to end
+
+AMBIGUOUS_RECHECK_SECONDS = 5.0
+REEL_RECHECK_SECONDS = 30.0
+
+
+def default_client_factory(settings: Settings) -> Callable[[Integration], GraphClient]:
+    return lambda integration: client_for_integration(integration, purpose="publish", settings=settings)
+
+
+def publish_post(post_id: str, owner: str, settings: Settings,
+                 client_factory: Callable[[Integration], GraphClient] | None = None) -> dict[str, Any]:
+    """Claim, gate and publish one post; returns what happened (for the task result and the logs).
+
+    Raises only for work that is over and already recorded on the post: ``GateRefused``,
+    ``OutcomeUnknown`` and a ``GraphError`` that fails the post (the caller keeps a ``failed_jobs``
+    row). Every other outcome (published, waiting for a window or a throttle, retrying soon, lost
+    claim or lease) is a return value.
+    """
+    publisher = Publisher(post_id, owner, settings, client_factory or default_client_factory(settings))
+    if not publisher.claim_and_load():
+        log.info("publish_claim_lost")
+        return {"post_id": post_id, "status": "skipped"}
+    try:
+        outcome = publisher.run()
+    except LeaseLost:
+        log.warning("publish_lease_lost")
+        return {"post_id": post_id, "status": "lease_lost"}
+    except ReelNotReady:
+        _retry_soon(publisher, REEL_RECHECK_SECONDS, "Reel still processing")
+        return {"post_id": post_id, "status": "waiting"}
+    except GraphError as error:
+        _after_graph_error(publisher, error)  # raises, or releases the post with a due time
+        return {"post_id": post_id, "status": "waiting", "error": type(error).__name__}
+    return {"post_id": post_id, "status": outcome.status, "external_id": outcome.external_id}
+
+
+def _after_graph_error(publisher: Publisher, error: GraphError) -> None:
+    """Fail the post (and raise) or hand it back with a due time, as the retry policy decides."""
+    settings = publisher.settings
+    snap = publisher.snap
+    attempts = int((snap.intent.get("transient_attempts") if snap else 0) or 0)
+    decision = decide(error, attempt=attempts, now=time.time(), deadline=None, settings=settings)
+    log.info("publish_error", error_class=type(error).__name__, code=error.code, action=decision.action,
+             delay=round(decision.delay, 1), reason=decision.reason)
+    if decision.action == "reconnect":
+        if snap is not None:
+            mark_needs_reconnect(snap.integration.id, error)
+        publisher.fail(f"{error} — {RECONNECT_HINT}", kind="failed")
+        raise error
+    if decision.action == "fail":
+        publisher.fail(str(error))
+        raise error
+    if decision.spends_attempt and snap is not None:
+        snap.intent["transient_attempts"] = attempts + 1
+    delay = AMBIGUOUS_RECHECK_SECONDS if decision.action == "reconcile" else decision.delay
+    reason = decision.reason if not isinstance(error, RateLimited) else f"throttled ({decision.reason})"
+    _retry_soon(publisher, delay, reason, error=str(error), refund_attempt=isinstance(error, RateLimited))
+
+
+def _retry_soon(publisher: Publisher, delay: float, reason: str, error: str | None = None,
+                refund_attempt: bool = False) -> None:
+    """Release the post with a due time; wake it with a short countdown, or leave it to dispatch_due.
+
+    A fresh message rather than a Celery retry: the database holds the attempt count, and the
+    release (one fenced write) marks the wake-up as sent.
+    """
+    countdown = broker_countdown(delay, publisher.settings)
+    try:
+        publisher.release(due_at=utcnow() + timedelta(seconds=delay), reason=reason, error=error,
+                          refund_attempt=refund_attempt, wake_up_sent=countdown is not None)
+    except LeaseLost:
+        return
+    if countdown is not None:
+        send_now(TaskName.PUBLISH_POST, publisher.post_id, countdown=max(countdown, 0.5))

@@ -8,6 +8,7 @@ later, mid-publish, with a stack trace.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Callable, Mapping, TypeVar
@@ -56,6 +57,8 @@ class Settings:
     anomaly_threshold: float = 3.5
     post_metrics_days: int = 28
     graph_timeout_seconds: float = 30.0
+    # Celery beat's own state file (last run times); never inside the checkout.
+    beat_schedule_file: str = os.path.join(tempfile.gettempdir(), "socialcal-celerybeat-schedule")
     log_format: str = "auto"  # auto | json | console
     log_level: str = "INFO"
 
@@ -120,6 +123,7 @@ class Settings:
             post_metrics_days=reader.number("SOCIALCAL_POST_METRICS_DAYS", defaults.post_metrics_days, int, minimum=1),
             graph_timeout_seconds=reader.number("SOCIALCAL_GRAPH_TIMEOUT_SECONDS", defaults.graph_timeout_seconds,
                                                 float, minimum=0.1),
+            beat_schedule_file=reader.text("SOCIALCAL_BEAT_SCHEDULE_FILE", defaults.beat_schedule_file),
             log_format=reader.choice("SOCIALCAL_LOG_FORMAT", defaults.log_format, ("auto", "json", "console")),
             log_level=reader.choice("SOCIALCAL_LOG_LEVEL", defaults.log_level,
                                     ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
@@ -167,6 +171,10 @@ class _Reader:
         if maximum is not None and parsed > maximum:  # type: ignore[operator]
             raise SettingsError(f"{name}: must be at most {maximum}, got {value}")
         return parsed
+
+    def text(self, name: str, default: str) -> str:
+        value = self._raw(name)
+        return default if value is None else value
 
     def choice(self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
         value = self._raw(name)

@@ -1,0 +1,79 @@
+"""The claim and the approval gate: which worker may publish a post, and whether it may be published.
+
+DESIGN.md rule 1 (approval is a gate, not a flag) and the first half of rule 3: one conditional UPDATE
+claims the post under a lease, so however many copies of a ``publish_post`` message arrive exactly one
+worker proceeds; the winner then re-checks the approval at run time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.orm import Session
+
+from models import Integration, PostStatus, SocialPost, Tenant, utcnow
+from tasks.domain.approval import current_hash
+from tasks.domain.events import record_event
+from worker.core.logging import get_logger
+from worker.core.settings import Settings
+
+log = get_logger(__name__)
+
+REFUSABLE = frozenset({PostStatus.PENDING_APPROVAL, PostStatus.REJECTED, PostStatus.INVALID, PostStatus.CANCELLED,
+                       PostStatus.FAILED})
+
+
+class GateRefused(Exception):
+    """The approval gate refused the post at run time; nothing was sent to Facebook."""
+
+    hint = "Review the post and approve it again, then `socialcal jobs requeue` this job."
+
+
+def new_lease_owner(task_id: str | None) -> str:
+    return f"{task_id or 'local'}:{uuid.uuid4().hex[:8]}"
+
+
+def claim(session: Session, post_id: str, owner: str, settings: Settings, now: datetime | None = None) -> bool:
+    """One conditional UPDATE: exactly one worker wins, whatever the number of copies of the message."""
+    now = now or utcnow()
+    lease_until = now + timedelta(seconds=settings.publish_lease_seconds)
+    result = session.execute(
+        update(SocialPost)
+        .where(SocialPost.id == post_id, or_(
+            and_(SocialPost.status == PostStatus.APPROVED,
+                 or_(SocialPost.due_at.is_(None), SocialPost.due_at <= now)),
+            and_(SocialPost.status == PostStatus.PUBLISHING, SocialPost.lease_expires_at < now),
+        ))
+        .values(status=PostStatus.PUBLISHING, lease_owner=owner, lease_expires_at=lease_until,
+                due_at=lease_until, enqueued_at=None, attempts=SocialPost.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        return True
+    post = session.get(SocialPost, post_id)
+    if post is not None and post.status in REFUSABLE:
+        # A publish message for a post nobody approved (forged, stale or replayed): audit it.
+        record_event(session, post, "publish_refused", reason=f"post is {post.status}, not approved")
+        log.warning("publish_refused", post_id=post_id, status=post.status)
+    return False
+
+
+def gate_problem(post: SocialPost, tenant: Tenant | None, integration: Integration | None) -> str | None:
+    """Why this post must not be published now, or None. Checked after every claim."""
+    if not post.approved_by or not post.approved_hash:
+        return "post has no recorded approval"
+    if post.approved_hash != post.content_hash or post.approved_hash != current_hash(post):
+        return "content differs from what was approved"
+    if tenant is None or not tenant.is_active:
+        return "tenant is not active"
+    if integration is None:
+        return "post has no Facebook Page"
+    if integration.tenant_id != post.tenant_id:
+        return "the Page belongs to another tenant"
+    if integration.provider != "facebook":
+        return f"integration provider is {integration.provider}, not facebook"
+    if not integration.is_active:
+        return f"the Page's integration is {integration.status}: reconnect it with `socialcal facebook connect`"
+    return None

@@ -1,0 +1,79 @@
+"""How the domain gets a Graph client: the right token, the shared budget, one HTTP pool per process.
+
+Every Graph call the pipeline makes goes through a client built here, so every call draws from the
+shared budget (``graph.budget``) at the priority of its purpose: publishing may use the whole
+budget, insights only its share. This lives in the domain, not in ``graph/``, because building a
+client for an integration means decrypting its token (``models.crypto``) and choosing the budget
+store from the settings: the Graph package itself knows nothing of the database.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import redis
+import requests
+
+from graph.budget import BudgetHooks, GraphBudget
+from graph.client import GraphClient
+from graph.http import pooled_session
+from graph.local_budget import ProcessBudget
+from models.crypto import get_cipher
+from models.tenancy import Integration
+from worker.core.process_local import PerProcess
+from worker.core.settings import Settings, get_settings
+
+Purpose = Literal["publish", "insights"]
+
+_sessions: PerProcess[str, requests.Session] = PerProcess()
+_redis_clients: PerProcess[str, redis.Redis] = PerProcess()
+_budgets: PerProcess[Settings, GraphBudget] = PerProcess()
+
+
+def _shared_session() -> requests.Session:
+    """One pooled Session per process (keep-alive across tasks; never shared across a fork)."""
+    return _sessions.get("graph", pooled_session)
+
+
+def _redis_for(url: str) -> redis.Redis:
+    return _redis_clients.get(url, lambda: redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
+                                                                health_check_interval=30))
+
+
+def _make_budget(settings: Settings) -> GraphBudget:
+    if settings.redis_url is None and settings.broker_url.startswith("memory://"):
+        # The embedded demo: one process, no Redis (see graph.local_budget).
+        return ProcessBudget(settings)
+    return GraphBudget(_redis_for(settings.budget_redis_url), settings)
+
+
+def budget_for(settings: Settings) -> GraphBudget:
+    """This process's budget for ``settings``: Redis-backed, or in-process for the embedded demo."""
+    return _budgets.get(settings, lambda: _make_budget(settings))
+
+
+def hooks_for(purpose: Purpose, settings: Settings) -> BudgetHooks:
+    """The client hooks for ``purpose`` ("publish" or "insights")."""
+    return BudgetHooks(budget_for(settings), purpose)
+
+
+def client_for_token(token: str, *, purpose: Purpose, scope_id: str | None = None,
+                     settings: Settings | None = None, budgeted: bool = True) -> GraphClient:
+    settings = settings or get_settings()
+    return GraphClient(
+        token,
+        base_url=settings.graph_url,
+        video_url=settings.graph_video_url,
+        app_secret=settings.fb_app_secret,
+        read_timeout=settings.graph_timeout_seconds,
+        session=_shared_session(),
+        hooks=hooks_for(purpose, settings) if budgeted else None,
+        scope_id=scope_id,
+    )
+
+
+def client_for_integration(integration: Integration, *, purpose: Purpose,
+                           settings: Settings | None = None) -> GraphClient:
+    settings = settings or get_settings()
+    token = get_cipher(settings).decrypt(integration.api_key)
+    return client_for_token(token, purpose=purpose, scope_id=integration.page_id, settings=settings)
