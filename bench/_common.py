@@ -1,7 +1,9 @@
 """Shared helpers for the benchmarks: a fresh database, the broker, the sandbox, worker processes.
 
-Import this module before anything from ``worker``/``tasks``/``models``: it fixes the broker URL and
-the encryption keys in this process's environment first (``worker.app`` reads its broker at import).
+Import this module before anything that reads settings or builds the Celery app: it fixes the broker
+URL and the encryption keys in this process's environment first. Run the benchmarks as modules from
+the repository root (``python -m bench.pipeline``); the database and worker helpers are the ones the
+tests use (``tests.support.stack``).
 
 Defaults are chosen so a benchmark never touches anybody else's data on a shared machine:
 
@@ -19,24 +21,22 @@ import json
 import os
 import select
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from cryptography.fernet import Fernet
 
-from cryptography.fernet import Fernet  # noqa: E402
+from tests.support import stack
+from tests.support.stack import ROOT, process_cpu_seconds  # noqa: F401 - used by the benches
+from tests.support.stack import WorkerGroup as Workers
 
 BROKER_URL = os.environ.get("SOCIALCAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 PG_ADMIN_URL = os.environ.get("SOCIALCAL_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -76,7 +76,6 @@ def configure(database_url: str, graph_url: str, *, calls_per_hour: int = BIG_BU
     configure_logging("json", "WARNING", force=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALCAL_")}
     env.update(values)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
 
@@ -102,39 +101,13 @@ def broker_backlog(client: Any, queues: Iterable[str]) -> int:
 # ----------------------------------------------------------------------------------- database
 
 def create_database(backend: str = "postgresql") -> str:
-    """A new, migrated, empty database; returns its URL."""
-    from models.migrate import upgrade
-
-    if backend == "sqlite":
-        directory = Path(tempfile.mkdtemp(prefix="socialcal-bench-"))
-        url = f"sqlite:///{directory / 'bench.db'}"
-    elif backend == "postgresql":
-        import psycopg
-
-        name = f"socialcal_bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    else:
-        raise ValueError(f"unknown backend {backend!r}")
-    upgrade(url)
-    return url
+    """A new, migrated, empty database named ``socialcal_bench_<random>``; returns its URL."""
+    return stack.create_database(backend, Path(tempfile.mkdtemp(prefix="socialcal-bench-")), admin_url=PG_ADMIN_URL,
+                                 prefix="socialcal_bench")
 
 
 def drop_database(url: str) -> None:
-    from models.db import dispose_engines
-
-    dispose_engines()
-    if url.startswith("sqlite"):
-        path = Path(url.split("///", 1)[1])
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        return
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    stack.drop_database(url, admin_url=PG_ADMIN_URL)
 
 
 # ----------------------------------------------------------------------------------- sandbox
@@ -244,101 +217,6 @@ def stats_delta(after: Mapping[str, Any], before: Mapping[str, Any], key: str) -
     """Per-key difference of one of the sandbox's counters (``calls_by_page``, ``calls_by_route``...)."""
     new, old = after.get(key) or {}, before.get(key) or {}
     return {k: int(v) - int(old.get(k, 0)) for k, v in new.items() if int(v) - int(old.get(k, 0))}
-
-
-# ----------------------------------------------------------------------------------- workers
-
-class Workers:
-    """``count`` real Celery worker processes (``--pool solo``: one OS process, one task at a time)."""
-
-    def __init__(self, app: str, queues: Sequence[str], env: Mapping[str, str], count: int, log_dir: Path,
-                 prefix: str, loglevel: str = "INFO") -> None:
-        self.app, self.queues, self.env, self.count = app, list(queues), dict(env), count
-        self.log_dir, self.prefix, self.loglevel = log_dir, prefix, loglevel
-        self.procs: list[tuple[subprocess.Popen[bytes], Path, Any]] = []
-        self.node_names: list[str] = []  # what Celery remote control calls them (name@host)
-
-    def start(self, timeout: float = 60.0) -> "Workers":
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        for number in range(self.count):
-            name = f"{self.prefix}{number}-{uuid.uuid4().hex[:4]}"
-            log_path = self.log_dir / f"{name}.log"
-            log = open(log_path, "ab")
-            cmd = [sys.executable, "-m", "celery", "-A", self.app, "worker", "-Q", ",".join(self.queues),
-                   "--pool", "solo", "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
-                   "--loglevel", self.loglevel]
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-            self.procs.append((proc, log_path, log))
-            self.node_names.append(f"{name}@{socket.gethostname()}")
-        deadline = time.monotonic() + timeout
-        waiting = list(self.procs)
-        while waiting:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"workers not ready in {timeout}s; see {self.log_dir}")
-            for item in list(waiting):
-                proc, log_path, _log = item
-                if proc.poll() is not None:
-                    raise RuntimeError(f"worker exited at start:\n{log_path.read_text(errors='replace')[-3000:]}")
-                if b" ready." in log_path.read_bytes():
-                    waiting.remove(item)
-            time.sleep(0.1)
-        return self
-
-    @property
-    def pids(self) -> list[int]:
-        return [proc.pid for proc, _path, _log in self.procs]
-
-    def cpu_seconds(self) -> float:
-        """User+system CPU the worker processes have used so far (from /proc; Linux)."""
-        total = 0.0
-        ticks = os.sysconf("SC_CLK_TCK")
-        for pid in self.pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / ticks
-            except (OSError, IndexError, ValueError):
-                pass
-        return total
-
-    def logs(self) -> str:
-        return "\n".join(path.read_text(errors="replace") for _proc, path, _log in self.procs)
-
-    def log_marks(self) -> list[int]:
-        """Current size of each worker's log, to read only what is written after this point."""
-        return [path.stat().st_size if path.exists() else 0 for _proc, path, _log in self.procs]
-
-    def logs_since(self, marks: Sequence[int]) -> str:
-        parts = []
-        for (_proc, path, _log), mark in zip(self.procs, marks):
-            with open(path, "rb") as handle:
-                handle.seek(mark)
-                parts.append(handle.read().decode(errors="replace"))
-        return "\n".join(parts)
-
-    def stop(self, timeout: float = 20.0) -> None:
-        for proc, _path, _log in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc, _path, log in self.procs:
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-            log.close()
-        self.procs = []
-        self.node_names = []
-
-
-def process_cpu_seconds(pid: int | None = None) -> float:
-    """CPU used so far by a process (default: this one, including its threads)."""
-    if pid is None:
-        times = os.times()
-        return times.user + times.system
-    ticks = os.sysconf("SC_CLK_TCK")
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 # ----------------------------------------------------------------------------------- figures

@@ -25,8 +25,8 @@ database (created and dropped here; ``--sqlite`` for a file instead), Redis db `
 (flushed at start and at the end), N worker processes (``celery -A worker.app:app worker --pool
 solo``), and a thread that plays Celery beat's ``dispatch_due``. No asserts: it reports.
 
-    .venv/bin/python bench/budget.py                          # 4 Pages, 200 calls / 20 s, 2 workers
-    .venv/bin/python bench/budget.py --pages 2 --calls 50 --window 10 --posts-per-page 150
+    .venv/bin/python -m bench.budget                          # 4 Pages, 200 calls / 20 s, 2 workers
+    .venv/bin/python -m bench.budget --pages 2 --calls 50 --window 10 --posts-per-page 150
 """
 
 from __future__ import annotations
@@ -37,23 +37,18 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tests.support.stack import WorkerProcess, create_database, drop_database
 
 THROTTLE_CODES = ("4", "17", "32", "80001")
 # Celery's "Task publishing.publish_post[...] succeeded in 0.05s: {'post_id': ..., 'status': 'waiting'...}"
@@ -107,76 +102,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def redis_url(args: argparse.Namespace) -> str:
     return f"redis://{args.redis_host}/{args.broker_db}"
-
-
-def create_database(args: argparse.Namespace, workdir: Path) -> str:
-    """A fresh, migrated database; PostgreSQL unless --sqlite (SQLAlchemy URL returned)."""
-    if args.sqlite:
-        url = f"sqlite:///{workdir / 'bench.db'}"
-    else:
-        import psycopg
-
-        name = f"socialcal_bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(args.pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = args.pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
-    from models.migrate import upgrade
-
-    upgrade(url)
-    return url
-
-
-def drop_database(args: argparse.Namespace, url: str) -> None:
-    from models.db import dispose_engines
-
-    dispose_engines()
-    if url.startswith("sqlite"):
-        return
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(args.pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-class Worker:
-    """One ``celery worker --pool solo`` process, started and stopped the way the tests do it."""
-
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.env = env
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60.0) -> None:
-        log = open(self.log_path, "ab")
-        cmd = [sys.executable, "-m", "celery", "-A", "worker.app:app", "worker", "-Q", "publish,default,insights",
-               "--pool", "solo", "-n", f"{self.name}@%h", "--without-mingle", "--without-gossip",
-               "--loglevel", "INFO"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker {self.name} exited at start:\n{self.read_log()[-3000:]}")
-            if b" ready." in self.log_path.read_bytes():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"worker {self.name} not ready in {timeout}s")
-
-    def read_log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 class CallRecorder:
@@ -478,7 +403,7 @@ class Services:
     workdir: Path
     database_url: str | None = None
     sandbox: Any = None
-    workers: list[Worker] = field(default_factory=list)
+    workers: list[WorkerProcess] = field(default_factory=list)
     beat: Beat | None = None
 
 
@@ -530,13 +455,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                          calls_per_window=args.calls + args.sandbox_headroom,
                                          window_seconds=args.window, window_mode=args.window_mode).start()
         recorder = CallRecorder(services.sandbox.state)
-        services.database_url = create_database(args, services.workdir)
+        backend = "sqlite" if args.sqlite else "postgresql"
+        services.database_url = create_database(backend, services.workdir, admin_url=args.pg_admin_url,
+                                                prefix="socialcal_bench")
         worker_env = configure_env(args, services.database_url, services.sandbox.graph_url)
         tenants = make_backlog(services.sandbox, args.pages, args.posts_per_page)
         for number in range(args.workers):
-            worker = Worker(f"bench{number}", worker_env, services.workdir)
+            worker = WorkerProcess(worker_env, services.workdir, ("publish", "default", "insights"),
+                                   name=f"bench{number}")
             services.workers.append(worker)
-            worker.start()
+            worker.start(timeout=60.0)
         if args.dispatch_every > 0:
             services.beat = Beat(args.dispatch_every)
             services.beat.start()
@@ -569,7 +497,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if services.sandbox is not None:
             services.sandbox.stop()
         if services.database_url:
-            drop_database(args, services.database_url)
+            drop_database(services.database_url, admin_url=args.pg_admin_url)
         client.flushdb()
         if not args.keep_logs:
             shutil.rmtree(services.workdir, ignore_errors=True)

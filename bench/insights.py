@@ -1,6 +1,6 @@
 """Benchmark: the daily insights pull for P Pages against the sandbox, through real workers.
 
-    .venv/bin/python bench/insights.py --pages 1000 --workers 2
+    .venv/bin/python -m bench.insights --pages 1000 --workers 2
 
 Setup (not timed): P tenants, each with one sandbox Page (token encrypted with
 ``models.crypto.get_cipher``), ``--posts-per-page`` posts published on each Page (created on the
@@ -38,9 +38,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench import _common as common  # noqa: E402  (sets the broker env before product imports)
+from bench import (
+    _common as common,  # first: it sets the broker env before anything reads settings
+)
 
 SEED = 7
 TARGET_CALLS_PER_PAGE = 2
@@ -250,7 +250,6 @@ def run_profile(k: int, by_page: dict[str, str], sandbox: common.Sandbox) -> dic
     import io
     import os
     import pstats
-
 
     from models.db import transaction
     from tasks.domain.anomalies import detect_anomalies

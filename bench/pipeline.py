@@ -1,6 +1,6 @@
 """Benchmark: approved posts through real workers to the sandbox Page, against a bare Celery task.
 
-    .venv/bin/python bench/pipeline.py --posts 300 --tenants 6 --workers 2 --latency-ms 0 --repeat 3
+    .venv/bin/python -m bench.pipeline --posts 300 --tenants 6 --workers 2 --latency-ms 0 --repeat 3
 
 What one run does (per repeat):
 
@@ -41,9 +41,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench import _common as common  # noqa: E402  (sets the broker env before product imports)
+from bench import (
+    _common as common,  # first: it sets the broker env before anything reads settings
+)
 
 TYPES_ALL = ("text", "link", "photo", "album", "video", "reel")
 ALBUM_SIZE = 3
@@ -161,7 +161,8 @@ def task_times(log_text: str) -> dict[str, list[float]]:
 def run_bare(n: int, workers: common.Workers, redis: Any) -> dict[str, Any]:
     """Drain rate of N trivial tasks queued up front (the workers' consumers are paused meanwhile, so
     the rate is the workers' and broker's, not this process's send rate)."""
-    from bench.bare_app import QUEUE, app as bare_app, counter_key
+    from bench.bare_app import QUEUE, counter_key
+    from bench.bare_app import app as bare_app
 
     run_id = uuid.uuid4().hex
     key = counter_key(run_id)
@@ -361,11 +362,10 @@ def run_profile(k: int, sandbox: common.Sandbox, tenants: int, types: tuple[str,
     import os
     import pstats
 
-
     from tasks.domain.claim import new_lease_owner
     from tasks.domain.publisher import publish_post as publish_once
-    from worker.core.settings import get_settings
     from worker.core.logging import configure_logging
+    from worker.core.settings import get_settings
 
     batch = make_batch(sandbox, f"profile-{uuid.uuid4().hex[:4]}", k, tenants, types)
     for post_id, shown_hash, _m, _p in batch.posts:

@@ -26,8 +26,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 import structlog
 
+from graph.errors import (
+    Ambiguous,
+    GraphError,
+    NotFound,
+    error_from_exception,
+    error_from_response,
+)
 from graph.http import pooled_session
-from graph.errors import Ambiguous, GraphError, NotFound, error_from_exception, error_from_response
 from graph.usage import Usage
 from worker.core.redaction import register_secret
 

@@ -25,7 +25,8 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable, Mapping, TextIO
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit

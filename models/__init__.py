@@ -13,7 +13,13 @@ from models.posts import (
     SocialCalendar,
     SocialPost,
 )
-from models.tenancy import DEFAULT_CADENCE, Integration, IntegrationStatus, Tenant, TenantStatus
+from models.tenancy import (
+    DEFAULT_CADENCE,
+    Integration,
+    IntegrationStatus,
+    Tenant,
+    TenantStatus,
+)
 
 __all__ = [
     "Base", "new_id", "utcnow",

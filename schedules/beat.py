@@ -6,15 +6,14 @@ beats by mistake, or missing a tick, costs nothing but a duplicate wake-up.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery.schedules import crontab
 
-if TYPE_CHECKING:
-    from worker.core.settings import Settings
+from worker.core.settings import Settings
 
 
-def beat_schedule(settings: "Settings") -> dict[str, dict[str, Any]]:
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "dispatch-due-every-minute": {
             "task": "publishing.dispatch_due",

@@ -22,12 +22,11 @@ os.environ.pop("SOCIALCAL_FB_APP_SECRET", None)
 
 import pytest  # noqa: E402
 
-from tests.support.services import REDIS_URL, check_redis, create_database, drop_database, truncate_all  # noqa: E402
-from tests.support.workers import WorkerProcess  # noqa: E402
+import worker.app  # noqa: E402,F401 - domain code sends through the current app: socialcal's, on the test broker
+from tests.support.services import REDIS_URL, check_postgres, check_redis, truncate_all  # noqa: E402
+from tests.support.stack import WorkerProcess, create_database, drop_database  # noqa: E402
 from worker.core.settings import get_settings  # noqa: E402
 
-# Domain code enqueues follow-up work through Celery's current app: make it socialcal's, on the test broker.
-import worker.app  # noqa: E402,F401
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fault-posts", type=int, default=60,
@@ -40,6 +39,8 @@ BACKENDS = [b.strip() for b in os.environ.get("SOCIALCAL_TEST_BACKENDS", "sqlite
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One migrated database per backend for the whole session (emptied between tests)."""
+    if request.param == "postgresql":
+        check_postgres()
     url = create_database(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
     yield url
     drop_database(url)

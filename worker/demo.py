@@ -22,6 +22,25 @@ from typing import Any, Callable
 import click
 from cryptography.fernet import Fernet
 
+from graph.sandbox import SandboxServer
+from models import (
+    CalendarSlot,
+    InsightAnomaly,
+    PostMetric,
+    PostStatus,
+    ReportInput,
+    SocialPost,
+)
+from models.crypto import get_cipher
+from models.db import transaction
+from models.migrate import upgrade
+from tasks.domain.clients import client_for_token
+from tasks.domain.connect import connect_user_token
+from tasks.domain.tenancy import create_tenant
+from worker.app import app
+from worker.core.logging import configure_logging
+from worker.core.settings import get_settings
+
 DEMO_TENANTS = (
     ("Northwind Bakery", "Europe/Berlin", False),
     ("Harbor Bikes", "America/New_York", False),
@@ -70,10 +89,8 @@ def configure_environment(db_path: Path, graph_url: str) -> str:
     })
     if broker == "memory://":
         os.environ.pop("SOCIALCAL_REDIS_URL", None)
-    from worker.core.settings import get_settings
 
     get_settings.cache_clear()
-    from worker.app import app
 
     app.conf.broker_url = broker  # the app was built at import; nothing has connected yet
     if broker == "memory://":
@@ -116,11 +133,6 @@ class Demo:
     # Each step sends tasks through the broker and waits for the worker's rows to show up.
 
     def connect_pages(self, sandbox: Any) -> None:
-        from models.crypto import get_cipher
-        from models.db import transaction
-        from tasks.domain.connect import connect_user_token
-        from tasks.domain.tenancy import create_tenant
-        from tasks.domain.clients import client_for_token
 
         for number, (name, tz, auto) in enumerate(DEMO_TENANTS, start=1):
             user_token = f"EAADemoUser{number}{self.nonce}" + "x" * 16
@@ -132,7 +144,6 @@ class Demo:
                 self.runs.append(TenantRun(tenant.id, name, connected.page_id, connected.integration_id, auto))
 
     def plan(self) -> str:
-        from worker.app import app
 
         month = (datetime.now(timezone.utc).replace(day=1) + timedelta(days=32)).strftime("%Y-%m")
         for run in self.runs:
@@ -141,8 +152,6 @@ class Demo:
         return month
 
     def _slots(self, run: TenantRun) -> list[Any]:
-        from models import CalendarSlot
-        from models.db import transaction
 
         with transaction() as session:
             slots = session.query(CalendarSlot).filter_by(tenant_id=run.tenant_id).order_by(CalendarSlot.scheduled_at).all()
@@ -151,7 +160,6 @@ class Demo:
             return slots
 
     def write(self) -> None:
-        from worker.app import app
 
         now = datetime.now(timezone.utc)
         expected = 0
@@ -172,17 +180,12 @@ class Demo:
         wait_until(lambda: self._count_posts() >= expected, 30, "writer intake")
 
     def _count_posts(self) -> int:
-        from models import SocialPost
-        from models.db import transaction
 
         with transaction() as session:
             return session.query(SocialPost).count()
 
     def review(self) -> None:
         """The demo approver: approve every valid post but one, which is rejected with a reason."""
-        from models import PostStatus, SocialPost
-        from models.db import transaction
-        from worker.app import app
 
         with transaction() as session:
             pending = session.query(SocialPost).filter_by(status=PostStatus.PENDING_APPROVAL) \
@@ -196,15 +199,11 @@ class Demo:
         wait_until(lambda: self._count_status(PostStatus.PENDING_APPROVAL) == 0, 30, "approvals")
 
     def _count_status(self, status: str) -> int:
-        from models import SocialPost
-        from models.db import transaction
 
         with transaction() as session:
             return session.query(SocialPost).filter_by(status=status).count()
 
     def publish(self) -> None:
-        from models import PostStatus, SocialPost
-        from models.db import transaction
 
         def settled() -> bool:
             now = datetime.now(timezone.utc)
@@ -219,9 +218,6 @@ class Demo:
         wait_until(settled, 40, "publishing")
 
     def insights(self) -> None:
-        from models import InsightAnomaly, PostMetric
-        from models.db import transaction
-        from worker.app import app
 
         for run in self.runs:
             app.send_task("insights.pull_page", args=[run.integration_id])
@@ -235,9 +231,6 @@ class Demo:
         wait_until(found, 40, "insights and anomaly detection")
 
     def reports(self) -> None:
-        from models import ReportInput
-        from models.db import transaction
-        from worker.app import app
 
         end = date.today()
         for run in self.runs:
@@ -251,8 +244,6 @@ class Demo:
         wait_until(built, 30, "report inputs")
 
     def summary(self, sandbox: Any) -> list[dict[str, Any]]:
-        from models import CalendarSlot, InsightAnomaly, SocialPost
-        from models.db import transaction
 
         stats = sandbox.stats()
         calls_by_page = stats.get("calls_by_page") or {}
@@ -278,7 +269,6 @@ class Demo:
 def run_demo(db_path: Path) -> list[dict[str, Any]]:
     from celery.contrib.testing.worker import start_worker
 
-    from graph.sandbox import SandboxServer
 
     if db_path.exists():
         db_path.unlink()
@@ -287,9 +277,6 @@ def run_demo(db_path: Path) -> list[dict[str, Any]]:
     sandbox = SandboxServer(port=0, seed=int.from_bytes(os.urandom(2), "big")).start()
     try:
         broker = configure_environment(db_path, sandbox.graph_url)
-        from models.migrate import upgrade
-        from worker.app import app
-        from worker.core.logging import configure_logging
 
         configure_logging("console", os.environ["SOCIALCAL_LOG_LEVEL"], force=True)
         logging.getLogger("kombu").setLevel(logging.ERROR)  # "no hostname" notes from the memory transport

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
 from sqlalchemy.orm import Session
 
 from models import PostStatus, SocialPost, Tenant, utcnow
-from tasks.domain.events import record_event
 from tasks.domain.content import content_hash
 from tasks.domain.errors import BadMessage
+from tasks.domain.events import record_event
 from tasks.domain.messaging import enqueue
 from worker.core.logging import bind_log_context, get_logger
 from worker.core.queues import TaskName

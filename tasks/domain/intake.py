@@ -16,11 +16,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import CalendarSlot, Integration, IntegrationStatus, PostStatus, SocialPost, Tenant
-from tasks.domain.events import record_event
-from tasks.domain.content import check_content, content_hash, parse_time, payload_hash
+from models import (
+    CalendarSlot,
+    Integration,
+    IntegrationStatus,
+    PostStatus,
+    SocialPost,
+    Tenant,
+)
 from tasks.domain.arguments import optional_uuid
+from tasks.domain.content import check_content, content_hash, parse_time, payload_hash
 from tasks.domain.errors import BadMessage, TryLater
+from tasks.domain.events import record_event
 from worker.core.logging import bind_log_context, get_logger
 
 log = get_logger(__name__)

@@ -35,8 +35,8 @@ from models import (
     utcnow,
 )
 from tasks.domain.anomalies import measured_day
-from tasks.domain.page_insights import PERIOD, dropped_metrics, resolve_metrics
 from tasks.domain.messaging import enqueue, send_to_agent
+from tasks.domain.page_insights import PERIOD, dropped_metrics, resolve_metrics
 from worker.core.logging import get_logger
 from worker.core.queues import Queue, TaskName
 

@@ -8,11 +8,12 @@ the Page is never claimed again).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from models import FailedJob, PostStatus, SocialPost, utcnow
-from tasks.domain.events import record_event
 from tasks.domain.errors import BadMessage
+from tasks.domain.events import record_event
 from tasks.domain.messaging import enqueue
 from worker.core.queues import TASK_NAMES, TaskName
 

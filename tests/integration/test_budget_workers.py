@@ -22,7 +22,14 @@ import pytest
 from models import FailedJob, IntegrationStatus, PostStatus, SocialPost
 from models.db import transaction
 from tests.support.factories import connect, integration, make_tenant
-from tests.support.pipeline import approve_post, assert_exactly_once, events, future, post_row, write_post
+from tests.support.pipeline import (
+    approve_post,
+    assert_exactly_once,
+    events,
+    future,
+    post_row,
+    write_post,
+)
 from tests.support.waits import wait_for
 
 pytestmark = pytest.mark.integration

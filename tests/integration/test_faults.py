@@ -17,9 +17,9 @@ import pytest
 
 from models import FINAL_STATUSES, PostStatus, SocialPost
 from models.db import transaction
+from tasks.domain.dispatch import dispatch_due
 from tests.support.factories import connect, make_tenant
 from tests.support.pipeline import approve_post, future, live_posts, write_post
-from tasks.domain.dispatch import dispatch_due
 from worker.core.settings import get_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]

@@ -10,12 +10,10 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-import structlog
 from click.testing import CliRunner
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
-from tasks.domain.clients import client_for_token
 from models import (
     InsightAnomaly,
     Integration,
@@ -30,6 +28,7 @@ from models import (
 from models.crypto import get_cipher
 from models.db import transaction
 from tasks.domain.anomalies import detect_anomalies, measured_day
+from tasks.domain.clients import client_for_token
 from tasks.domain.fanout import fanout_counts, plan_wave
 from tasks.domain.page_insights import DEFAULT_METRICS, pull_page_insights
 from tasks.domain.post_metrics import sync_post_metrics

@@ -8,7 +8,13 @@ import pytest
 
 from models import PostStatus
 from tests.support.factories import connect, make_tenant
-from tests.support.pipeline import approve_post, events, live_posts, post_row, write_post
+from tests.support.pipeline import (
+    approve_post,
+    events,
+    live_posts,
+    post_row,
+    write_post,
+)
 from tests.support.waits import wait_for
 from worker.app import app
 

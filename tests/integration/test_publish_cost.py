@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from tasks.domain.clients import client_for_integration
 from models import PostStatus
+from tasks.domain.clients import client_for_integration
+from tasks.domain.publisher import Publisher
 from tests.support.factories import connect, make_tenant
 from tests.support.pipeline import approve_post, events, write_post
-from tasks.domain.publisher import Publisher
 from worker.core.settings import get_settings
 
 pytestmark = pytest.mark.integration

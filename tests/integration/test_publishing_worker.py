@@ -11,10 +11,17 @@ import pytest
 
 from models import PostStatus, SocialPost
 from models.db import transaction
-from tests.support.factories import connect, make_tenant
-from tests.support.pipeline import approve_post, assert_exactly_once, events, future, post_row, write_post
-from tests.support.waits import wait_for
 from tasks.domain.dispatch import dispatch_due
+from tests.support.factories import connect, make_tenant
+from tests.support.pipeline import (
+    approve_post,
+    assert_exactly_once,
+    events,
+    future,
+    post_row,
+    write_post,
+)
+from tests.support.waits import wait_for
 from worker.app import app
 from worker.core.settings import get_settings
 
@@ -35,8 +42,9 @@ def page(db, sandbox):
 
 
 def test_plan_to_scheduled_post_through_the_worker(page, sandbox, workers):
-    from tasks.domain.planning import plan_month
     from datetime import datetime, timezone
+
+    from tasks.domain.planning import plan_month
     from tests.support.pipeline import live_posts
 
     workers.start()

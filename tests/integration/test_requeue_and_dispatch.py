@@ -8,11 +8,16 @@ import pytest
 
 from models import FailedJob, PostStatus
 from models.db import transaction
-from tests.support.factories import connect, make_tenant
-from tests.support.pipeline import approve_post, assert_exactly_once, post_row, write_post
-from tests.support.waits import wait_for
-from tasks.domain.requeue import requeue
 from tasks.domain.dispatch import dispatch_due
+from tasks.domain.requeue import requeue
+from tests.support.factories import connect, make_tenant
+from tests.support.pipeline import (
+    approve_post,
+    assert_exactly_once,
+    post_row,
+    write_post,
+)
+from tests.support.waits import wait_for
 from worker.core.settings import get_settings
 
 pytestmark = pytest.mark.integration
@@ -29,6 +34,11 @@ def test_failed_publish_is_recorded_and_requeued_twice_publishes_once(db, sandbo
     approve_post(post_id)
     wait_for(lambda: post_row(post_id).status == PostStatus.FAILED, 30, what="failed")
 
+    def failed_job_row() -> bool:  # written by the task's on_failure, just after the post's own write
+        with transaction() as s:
+            return s.query(FailedJob).filter_by(post_id=post_id).count() == 1
+
+    wait_for(failed_job_row, 30, what="the failed_jobs row")
     with transaction() as s:
         job = s.query(FailedJob).filter_by(post_id=post_id).one()
         assert job.task_name == "publishing.publish_post"

@@ -1,4 +1,4 @@
-"""Reaching the real Redis and PostgreSQL, and making a fresh database per backend.
+"""Reaching the real Redis and PostgreSQL (fresh databases: ``tests.support.stack``).
 
 When ``SOCIALCAL_REQUIRE_SERVICES=1`` (CI sets it) a missing service fails the test instead of
 skipping it: a green run must never hide tests that did not run.
@@ -7,13 +7,12 @@ skipping it: a green run must never hide tests that did not run.
 from __future__ import annotations
 
 import os
-import uuid
-from pathlib import Path
 
 import pytest
 
+from tests.support.stack import PG_ADMIN_URL
+
 REDIS_URL = os.environ.get("SOCIALCAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-PG_ADMIN_URL = os.environ.get("SOCIALCAL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_SERVICES = os.environ.get("SOCIALCAL_REQUIRE_SERVICES") == "1"
 
 
@@ -40,39 +39,6 @@ def check_postgres(url: str = PG_ADMIN_URL) -> None:
         psycopg.connect(url, connect_timeout=3).close()
     except Exception as error:  # noqa: BLE001
         unavailable("PostgreSQL", str(error).splitlines()[0])
-
-
-def create_database(backend: str, directory: Path) -> str:
-    """A new, migrated, empty database; returns its SQLAlchemy URL."""
-    from models.migrate import upgrade
-
-    if backend == "sqlite":
-        url = f"sqlite:///{directory / f'socialcal-{uuid.uuid4().hex[:8]}.db'}"
-    elif backend == "postgresql":
-        import psycopg
-
-        check_postgres()
-        name = f"socialcal_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    else:
-        raise ValueError(backend)
-    upgrade(url)
-    return url
-
-
-def drop_database(url: str) -> None:
-    from models.db import dispose_engines
-
-    dispose_engines()
-    if url.startswith("sqlite"):
-        return
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def truncate_all(url: str) -> None:

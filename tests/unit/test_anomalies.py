@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graph import sandbox_series
-from tasks.domain.anomalies import MIN_REFERENCE_POINTS, flag_days, measured_day, score_day
+from tasks.domain.anomalies import (
+    MIN_REFERENCE_POINTS,
+    flag_days,
+    measured_day,
+    score_day,
+)
 
 DAY = date(2025, 3, 5)  # a Wednesday
 THRESHOLD = 3.5

@@ -2,10 +2,10 @@
 
 from models import PostEvent, PostStatus, SocialPost, Tenant
 from models.db import transaction
-from tests.support.factories import connect, make_tenant
 from tasks.domain.approval import approve, reject
-from tasks.domain.intake import intake
 from tasks.domain.claim import gate_problem
+from tasks.domain.intake import intake
+from tests.support.factories import connect, make_tenant
 
 
 def _post(tenant_id, message="Hello"):

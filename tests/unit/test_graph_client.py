@@ -16,7 +16,15 @@ import requests
 import responses
 from freezegun import freeze_time
 
-from graph.client import CallInfo, GraphClient, InsightSeries, ManagedPage, PageInfo, PhotoResult, ReelStart
+from graph.client import (
+    CallInfo,
+    GraphClient,
+    InsightSeries,
+    ManagedPage,
+    PageInfo,
+    PhotoResult,
+    ReelStart,
+)
 from graph.errors import (
     Ambiguous,
     AuthError,

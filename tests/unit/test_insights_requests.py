@@ -26,7 +26,12 @@ from tasks.domain.page_insights import (
     resolve_metrics,
     split_ranges,
 )
-from tasks.domain.post_metrics import POST_FIELDS, TrackedPost, fetch_readings, parse_post
+from tasks.domain.post_metrics import (
+    POST_FIELDS,
+    TrackedPost,
+    fetch_readings,
+    parse_post,
+)
 
 TOKEN = "EAAGm0PX4ZCpsBAzzSecretPageToken123456"
 PAGE = "1234567890"

@@ -4,10 +4,10 @@ import pytest
 
 from models import PostEvent, PostStatus, SocialPost
 from models.db import transaction
-from tests.support.factories import connect, make_tenant
 from tasks.domain.approval import approve
-from tasks.domain.intake import IntakeRejected, intake
 from tasks.domain.content import MAX_MESSAGE_CHARS, check_content
+from tasks.domain.intake import IntakeRejected, intake
+from tests.support.factories import connect, make_tenant
 
 IMG = {"url": "https://cdn.example/a.jpg", "type": "image"}
 VID = {"url": "https://cdn.example/a.mp4", "type": "video"}

@@ -7,8 +7,8 @@ import pytest
 
 from models import CalendarSlot, SocialCalendar
 from models.db import transaction
-from tests.support.factories import make_tenant
 from tasks.domain.planning import PlanningError, plan_month, slot_times
+from tests.support.factories import make_tenant
 
 BERLIN = "Europe/Berlin"
 EARLY = datetime(2020, 1, 1, tzinfo=timezone.utc)

@@ -6,7 +6,6 @@ import json
 
 import requests
 
-
 HUGE_WINDOW = 10**9  # one fixed window for the whole test run: no boundary can split a test
 
 

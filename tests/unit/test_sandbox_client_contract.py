@@ -12,8 +12,14 @@ from datetime import timedelta
 import pytest
 
 from graph.client import GraphClient
-from graph.errors import Ambiguous, AuthError, InvalidRequest, NotFound, PermissionDenied, RateLimited
-
+from graph.errors import (
+    Ambiguous,
+    AuthError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
 
 SANDBOX_SEED = 21
 

@@ -12,7 +12,6 @@ import requests
 
 from graph.sandbox import serve
 
-
 SANDBOX_SEED = 9
 
 

@@ -7,8 +7,6 @@ import time
 import pytest
 import requests
 
-
-
 SANDBOX_SEED = 11
 
 

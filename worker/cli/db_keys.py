@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from models.crypto import TokenDecryptError, generate_key, get_cipher, rotate_all_tokens
+from models.migrate import upgrade
 from worker.core.settings import get_settings
 
 # Exceptions that mean "the operator asked for something impossible": one line, no traceback.
@@ -20,8 +21,6 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Create or migrate the schema at SOCIALCAL_DATABASE_URL."""
-    from models.migrate import upgrade
-
     upgrade(get_settings().database_url, revision)
     click.echo(f"database at revision {revision}")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from graph.errors import GraphError
-from tasks.domain.clients import client_for_token
 from models.crypto import get_cipher
 from models.db import transaction
+from tasks.domain.clients import client_for_token
 from tasks.domain.connect import connect_page_token, connect_user_token
 from tasks.domain.tenancy import TenantError
 from worker.cli.output import UserError, emit_json, emit_table, json_option

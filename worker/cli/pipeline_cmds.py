@@ -10,10 +10,10 @@ import click
 
 from models import SocialPost
 from models.db import transaction
-from tasks.domain.approval import approve, reject
+from tasks.domain.approval import approve, current_hash, reject
+from tasks.domain.errors import BadMessage
 from tasks.domain.intake import IntakeRejected, intake
 from tasks.domain.planning import PlanningError, plan_month
-from tasks.domain.errors import BadMessage
 from worker.cli.output import UserError, emit_json, json_option
 
 # Exceptions that mean "the operator asked for something impossible": one line, no traceback.
@@ -74,8 +74,6 @@ def approve_cmd(post_id: str, approver: str) -> None:
         post = session.get(SocialPost, post_id)
         if post is None:
             raise UserError(f"no post {post_id}")
-        from tasks.domain.approval import current_hash
-
         shown = current_hash(post, message=post.pending_message) if post.pending_message else post.content_hash
         decision = approve(session, post_id, approver, shown or "")
     if not decision.accepted:

@@ -1,9 +1,15 @@
-"""``socialcal worker``, ``beat`` and ``sandbox``: long-running processes."""
+"""``socialcal worker``, ``beat``, ``sandbox`` and ``demo``: long-running processes."""
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+
 import click
 
+from worker.app import app
+from worker.cli.output import emit_table
 from worker.core.queues import WORKER_QUEUES
 
 
@@ -14,7 +20,6 @@ from worker.core.queues import WORKER_QUEUES
 @click.pass_context
 def worker(ctx: click.Context, queues: str, concurrency: int | None, pool: str) -> None:
     """Run a Celery worker (extra options are passed to Celery)."""
-    from worker.app import app
 
     argv = ["worker", "-Q", queues, "--pool", pool, "--loglevel", "INFO", *ctx.args]
     if concurrency:
@@ -26,8 +31,6 @@ def worker(ctx: click.Context, queues: str, concurrency: int | None, pool: str) 
 @click.pass_context
 def beat(ctx: click.Context) -> None:
     """Run Celery beat (dispatch_due every minute, daily insights, monthly planning, reports)."""
-    from worker.app import app
-
     app.start(["beat", "--loglevel", "INFO", *ctx.args])
 
 
@@ -42,7 +45,7 @@ def beat(ctx: click.Context) -> None:
 def sandbox(host: str, port: int, pages: int, seed: int, calls_per_window: int, window_seconds: int,
             latency_ms: int) -> None:
     """Serve the sandbox Graph API on loopback (for the demo, tests and benchmarks)."""
-    from graph.sandbox import serve
+    from graph.sandbox import serve  # the test double is loaded only by its own command
 
     serve(host=host, port=port, demo_pages=pages, seed=seed, calls_per_window=calls_per_window,
           window_seconds=window_seconds, latency_ms=latency_ms)
@@ -53,11 +56,9 @@ def sandbox(host: str, port: int, pages: int, seed: int, calls_per_window: int, 
               help="SQLite file for the demo (replaced on every run).")
 def demo(db_path: str) -> None:
     """Run the whole pipeline on the embedded default: no services, no credentials."""
-    import time
-    from pathlib import Path
-
-    from worker.cli.output import emit_table
-    from worker.demo import run_demo
+    from worker.demo import (
+        run_demo,  # brings the sandbox with it: loaded only by its own command
+    )
 
     started = time.monotonic()
     path = Path(db_path).resolve()
@@ -65,8 +66,6 @@ def demo(db_path: str) -> None:
     click.echo("")
     emit_table(rows, ["tenant", "planned", "written", "invalid", "approved", "waiting", "rejected", "scheduled",
                       "drafts", "published", "failed", "graph_calls", "anomalies"])
-    import sys
-
     script = Path(sys.executable).with_name("socialcal")
     command = str(script) if script.exists() else "socialcal"  # the venv's script when not on PATH
     click.echo(f"\ndone in {time.monotonic() - started:.1f}s. The database is {path}; look around with:")

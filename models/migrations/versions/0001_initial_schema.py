@@ -6,10 +6,11 @@ Create Date: 2026-11-21 14:34:04.082053
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import models.base
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import models.base
 
 revision = '0001'
 down_revision = None
