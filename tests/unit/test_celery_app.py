@@ -22,3 +22,33 @@ def test_queues_and_routes():
     assert app.amqp.router.route({}, "publishing.publish_post")["queue"].name == "publish"
     assert app.amqp.router.route({}, "insights.pull_page")["queue"].name == "insights"
     assert app.amqp.router.route({}, "posts.intake")["queue"].name == "default"
+
+
+def test_every_beat_entry_names_a_registered_task():
+    app.loader.import_default_modules()
+    for name, entry in app.conf.beat_schedule.items():
+        assert entry["task"] in app.tasks, f"beat entry {name} sends an unknown task {entry['task']}"
+
+
+def test_beat_plans_next_month_once_a_month_on_the_configured_day():
+    from datetime import datetime, timezone
+
+    from freezegun import freeze_time
+
+    entry = app.conf.beat_schedule["plan-next-month"]
+    schedule = entry["schedule"]
+    schedule.app = app  # crontab reads "now" through the app, which freezegun freezes
+    last_run = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)
+    with freeze_time("2026-12-20 01:59:00", tz_offset=0):
+        assert not schedule.is_due(last_run).is_due
+    with freeze_time("2026-12-20 02:00:30", tz_offset=0):
+        assert schedule.is_due(last_run).is_due
+    with freeze_time("2026-12-21 02:00:30", tz_offset=0):
+        assert not schedule.is_due(datetime(2026, 12, 20, 2, 0, tzinfo=timezone.utc)).is_due
+
+
+def test_beat_state_file_is_outside_the_checkout():
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parents[2]
+    assert checkout not in Path(app.conf.beat_schedule_filename).resolve().parents
