@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from hypothesis import given, settings, strategies as st
 
-from graph import sandbox_series
+from graph.sandbox import series as sandbox_series
 from tasks.anomalies import MIN_REFERENCE_POINTS, flag_days, measured_day, score_day
 
 DAY = date(2025, 3, 5)  # a Wednesday

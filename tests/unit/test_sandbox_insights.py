@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import requests
 
-from graph import sandbox_series
+from graph.sandbox import series as sandbox_series
 from graph.sandbox import SandboxServer
 
 

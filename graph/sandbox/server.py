@@ -11,7 +11,7 @@ Layers:
   Python API tests use (``add_page``, ``objects``, ``stats``, ``set_faults``...).
 * :class:`Router` — HTTP-shaped request in, :class:`Reply` out: version prefixes, tokens, routes,
   batch, paging links and the admin API under ``/_sandbox``. No socket code, so batch items reuse it.
-* :mod:`graph.sandbox_state` — the Graph rules and the data; :mod:`graph.sandbox_series` — numbers.
+* :mod:`graph.sandbox.state` — the Graph rules and the data; :mod:`graph.sandbox.series` — numbers.
 
 Stdlib only, so the sandbox runs anywhere the worker runs (including its Docker image).
 """
@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable, Mapping, TextIO
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from graph.sandbox_state import (
+from graph.sandbox.state import (
     CallContext,
     FaultRule,
     PageRecord,

@@ -1,6 +1,6 @@
 """In-memory state of the sandbox Graph server: Pages, tokens, posts, photos, videos, budget, faults.
 
-Pure logic, no HTTP: :mod:`graph.sandbox` parses requests and calls the methods here, which
+Pure logic, no HTTP: :mod:`graph.sandbox.server` parses requests and calls the methods here, which
 either return a JSON-ready value or raise :class:`SandboxError` carrying Graph's error fields. That
 split lets the same rules serve real HTTP, Graph batch items and in-process inspection by tests.
 
@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
-from graph import sandbox_series as series
+from graph.sandbox import series
 
 SCHEDULE_MIN_SECONDS = 10 * 60
 SCHEDULE_MAX_SECONDS = 75 * 86400  # feed reference; the posts guide says 30 days
