@@ -11,7 +11,8 @@ Layers:
   Python API tests use (``add_page``, ``objects``, ``stats``, ``set_faults``...).
 * :class:`Router` — HTTP-shaped request in, :class:`Reply` out: version prefixes, tokens, routes,
   batch, paging links and the admin API under ``/_sandbox``. No socket code, so batch items reuse it.
-* :mod:`graph.sandbox.state` — the Graph rules and the data; :mod:`graph.sandbox.series` — numbers.
+* :mod:`graph.sandbox.state` and the rules modules beside it — the Graph rules and the data;
+  :mod:`graph.sandbox.series` — numbers.
 
 Stdlib only, so the sandbox runs anywhere the worker runs (including its Docker image).
 """
@@ -30,18 +31,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable, Mapping, TextIO
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from graph.sandbox.state import (
-    CallContext,
-    FaultRule,
-    PageRecord,
-    SandboxError,
-    SandboxState,
-    TokenRecord,
-    invalid,
-    not_found,
-    param_str,
-    parse_fields,
-)
+from graph.sandbox.errors import SandboxError, invalid, not_found
+from graph.sandbox.faults import FaultRule
+from graph.sandbox.params import param_str, parse_fields
+from graph.sandbox.records import CallContext, PageRecord, TokenRecord
+from graph.sandbox.state import SandboxState
 
 API_VERSION = "v24.0"
 ADMIN_PREFIX = "/_sandbox"
