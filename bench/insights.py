@@ -112,7 +112,7 @@ def store_tenants(pages: list[common.Page], posts: dict[str, list[str]]) -> dict
 
 def seed_history(db_url: str, by_page: dict[str, str], days: int) -> int:
     """``days`` of Page insights per Page, ending the day before yesterday, with the sandbox's values."""
-    from graph import sandbox_series as series
+    from graph.sandbox import series
     from models import PageInsight
     from models.db import get_engine
     from tasks.domain.page_insights import DEFAULT_METRICS

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graph import sandbox_series
+from graph.sandbox import series as sandbox_series
 from tasks.domain.anomalies import (
     MIN_REFERENCE_POINTS,
     flag_days,

@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import requests
 
-from graph import sandbox_series
 from graph.sandbox import SandboxServer
+from graph.sandbox import series as sandbox_series
 
 
 @pytest.fixture(scope="module")

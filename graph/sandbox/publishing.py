@@ -1,0 +1,314 @@
+"""Publishing rules: feed posts, photos, videos and reels created, updated and deleted as on Graph.
+
+Graph's constraints are kept on purpose, because the sandbox exists to catch clients that rely on
+friendlier behaviour than Meta's: schedule windows (10 minutes to 75 days, 29 for reels), no
+scheduled time on a published post, albums of at most ten unpublished, unexpired, single-use
+photos of the same Page, https media URLs, the three-phase reel upload, Page tokens only (with the
+CREATE_CONTENT task). Repeating a publish or a reel finish is harmless, as on Graph.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from graph.sandbox.errors import SandboxError, invalid, not_found
+from graph.sandbox.params import (
+    attached_media_ids,
+    iso,
+    param_bool,
+    param_str,
+    parse_time,
+)
+from graph.sandbox.records import (
+    PageRecord,
+    PhotoRecord,
+    PostRecord,
+    TokenRecord,
+    VideoRecord,
+)
+from graph.sandbox.store import PageStore, locked
+
+SCHEDULE_MIN_SECONDS = 10 * 60
+SCHEDULE_MAX_SECONDS = 75 * 86400  # feed reference; the posts guide says 30 days
+REEL_SCHEDULE_MAX_SECONDS = 29 * 86400
+UNPUBLISHED_PHOTO_TTL = 86400  # Meta drops unpublished photos after about a day
+MAX_ATTACHED_MEDIA = 10
+
+
+class PublishingRules(PageStore):
+    """POST /{page}/feed|photos|videos|video_reels, the rupload step, POST /{id} and DELETE /{id}."""
+
+    def _schedule_time(self, params: Mapping[str, Any], *, reel: bool = False) -> int | None:
+        raw = params.get("scheduled_publish_time")
+        ts = parse_time(raw, "scheduled_publish_time")
+        if ts is None:
+            return None
+        self._check_window(ts, reel=reel)
+        return int(ts)
+
+    def _check_window(self, ts: float, *, reel: bool = False) -> None:
+        ahead = ts - self.now()
+        upper = REEL_SCHEDULE_MAX_SECONDS if reel else SCHEDULE_MAX_SECONDS
+        if not SCHEDULE_MIN_SECONDS <= ahead <= upper:
+            days = upper // 86400
+            raise invalid(
+                f"The specified scheduled publish time is invalid: it must be between 10 minutes and {days} days "
+                f"from now (got {iso(ts)}, {int(ahead)} seconds from now)",
+                user_title="Invalid Scheduled Publish Time",
+                user_msg=f"Scheduled posts must be scheduled between 10 minutes and {days} days from now.",
+            )
+
+    def _new_post(self, page: PageRecord, kind: str, message: str | None, link: str | None,
+                  published: bool, scheduled: int | None, *, post_id: str | None = None) -> PostRecord:
+        now = self.now()
+        status = "published" if published else ("scheduled" if scheduled else "draft")
+        post = PostRecord(
+            id=post_id or f"{page.page_id}_{self._next_id()}",
+            page_id=page.page_id, kind=kind, message=message, link=link, status=status,
+            scheduled_publish_time=scheduled, created_time=now, seq=self._id_seq,
+            published_time=now if published else None, updated_time=now,
+        )
+        self._store(post)
+        if status == "scheduled":
+            self._scheduled.add(post.id)
+        return post
+
+    @staticmethod
+    def _check_https(value: str | None, name: str) -> str:
+        if not value:
+            raise invalid(f"The parameter {name} is required")
+        if not re.match(r"https://[^\s/]+", value):
+            raise invalid(f"Param {name} must be an https:// URL")
+        return value
+
+    def _publish_mode(self, params: Mapping[str, Any], *, reel: bool = False) -> tuple[bool, int | None]:
+        published = param_bool(params, "published", True)
+        scheduled_raw = params.get("scheduled_publish_time")
+        if published and scheduled_raw not in (None, ""):
+            raise invalid("You cannot specify a scheduled publish time on a published post: send published=false "
+                          "with scheduled_publish_time")
+        scheduled = None if published else self._schedule_time(params, reel=reel)
+        content_type = (param_str(params, "unpublished_content_type") or "").upper()
+        if content_type == "SCHEDULED" and scheduled is None:
+            raise invalid("unpublished_content_type=SCHEDULED requires scheduled_publish_time")
+        return published, scheduled
+
+    @locked
+    def create_feed_post(self, actor: TokenRecord, page_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /{page}/feed: text, link, or photos attached with ``attached_media`` (albums)."""
+        self._promote_due()
+        page = self._page_actor(actor, page_id)
+        message, link = param_str(params, "message"), param_str(params, "link")
+        media = attached_media_ids(params)
+        if not message and not link and not media:
+            raise invalid("Missing message or attachment")
+        if link and not re.match(r"https?://[^\s/]+", link):
+            raise invalid("Param link must be a valid http(s) URL")
+        if link and media:
+            raise invalid("link and attached_media cannot be combined in one post")
+        published, scheduled = self._publish_mode(params)
+        if len(media) > MAX_ATTACHED_MEDIA:
+            raise invalid(f"attached_media accepts at most {MAX_ATTACHED_MEDIA} photos (got {len(media)})")
+        if len(set(media)) != len(media):
+            raise invalid("attached_media lists the same media_fbid twice")
+        photos: list[PhotoRecord] = []
+        now = self.now()
+        for index, media_id in enumerate(media):
+            record = self._objects.get(media_id)
+            where = f"attached_media[{index}]: media_fbid {media_id}"
+            if record is None or record.deleted or isinstance(record, PostRecord):
+                raise invalid(f"{where} does not exist")
+            if isinstance(record, VideoRecord):
+                raise invalid(f"{where} is a video; only unpublished photos can be attached to a post")
+            if record.page_id != page.page_id:
+                raise invalid(f"{where} belongs to another Page")
+            if record.attached_to:
+                raise invalid(f"{where} was already attached to post {record.attached_to}; upload the photo again")
+            if record.published or record.post_id:
+                raise invalid(f"{where} is already published; attach photos uploaded with published=false")
+            if now - record.created_time > UNPUBLISHED_PHOTO_TTL:
+                raise invalid(f"{where} has expired (unpublished photos are kept for about 24 hours)")
+            photos.append(record)
+        kind = "album" if len(media) > 1 else "photo" if media else "link" if link else "status"
+        post = self._new_post(page, kind, message, link, published, scheduled)
+        post.attached_media = list(media)
+        for photo in photos:
+            photo.attached_to = post.id
+            photo.published = post.published
+        return {"id": post.id}
+
+    @locked
+    def create_photo(self, actor: TokenRecord, page_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /{page}/photos: an unpublished photo (for albums) or a published/scheduled photo post."""
+        self._promote_due()
+        page = self._page_actor(actor, page_id)
+        url = param_str(params, "url")
+        if not url:
+            raise SandboxError(324, "(#324) Requires upload file")
+        self._check_https(url, "url")
+        published, scheduled = self._publish_mode(params)
+        photo = PhotoRecord(
+            id=self._next_id(), page_id=page.page_id, url=url,
+            caption=param_str(params, "caption") or param_str(params, "message"),
+            alt_text=param_str(params, "alt_text_custom"), published=published,
+            temporary=param_bool(params, "temporary", False), scheduled_publish_time=scheduled,
+            created_time=self.now(),
+        )
+        self._store(photo)
+        result: dict[str, Any] = {"id": photo.id}
+        if published or scheduled:
+            post = self._new_post(page, "photo", photo.caption, None, published, scheduled,
+                                  post_id=f"{page.page_id}_{photo.id}")
+            post.photo_id = photo.id
+            photo.post_id = post.id
+            result["post_id"] = post.id
+        return result
+
+    @locked
+    def create_video(self, actor: TokenRecord, page_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """POST {video-host}/{page}/videos by ``file_url``: a video and its post (live, scheduled or draft)."""
+        self._promote_due()
+        page = self._page_actor(actor, page_id)
+        file_url = self._check_https(param_str(params, "file_url"), "file_url")
+        published, scheduled = self._publish_mode(params)
+        video = VideoRecord(
+            id=self._next_id(), page_id=page.page_id, kind="video", file_url=file_url,
+            description=param_str(params, "description"), title=param_str(params, "title"),
+            created_time=self.now(), uploaded_time=self.now(), finished=True,
+        )
+        self._store(video)
+        post = self._new_post(page, "video", video.description, None, published, scheduled,
+                              post_id=f"{page.page_id}_{video.id}")
+        post.video_id = video.id
+        video.post_id = post.id
+        return {"id": video.id}
+
+    @locked
+    def reel_start(self, actor: TokenRecord, page_id: str) -> dict[str, Any]:
+        """upload_phase=start: reserve a video id; the caller builds the upload URL from it."""
+        page = self._page_actor(actor, page_id)
+        video = VideoRecord(id=self._next_id(), page_id=page.page_id, kind="reel", file_url=None,
+                            description=None, title=None, created_time=self.now())
+        self._store(video)
+        return {"video_id": video.id}
+
+    @locked
+    def reel_upload(self, actor: TokenRecord, video_id: str, file_url: str | None) -> dict[str, Any]:
+        """The rupload step: the hosted file is fetched by URL (``file_url`` header)."""
+        video = self._owned(actor, video_id, "POST")
+        if not isinstance(video, VideoRecord) or video.kind != "reel":
+            raise not_found(video_id, "POST")
+        video.file_url = self._check_https(file_url, "file_url")
+        video.uploaded_time = self.now()
+        return {"success": True}
+
+    @locked
+    def reel_finish(self, actor: TokenRecord, page_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """upload_phase=finish: publish, schedule or draft the uploaded reel. Repeating it is harmless."""
+        self._promote_due()
+        page = self._page_actor(actor, page_id)
+        video_id = param_str(params, "video_id")
+        if not video_id:
+            raise invalid("The parameter video_id is required")
+        video = self._owned(actor, video_id, "POST")
+        if not isinstance(video, VideoRecord) or video.kind != "reel" or video.page_id != page.page_id:
+            raise not_found(video_id, "POST")
+        if video.uploaded_time is None:
+            raise invalid(f"Video {video_id} has not been uploaded: POST the file to the upload_url first")
+        if video.post_id:
+            return {"success": True, "post_id": video.post_id}
+        state = (param_str(params, "video_state") or "PUBLISHED").upper()
+        if state not in ("PUBLISHED", "SCHEDULED", "DRAFT"):
+            raise invalid("Param video_state must be one of PUBLISHED, SCHEDULED, DRAFT")
+        scheduled = None
+        if state == "SCHEDULED":
+            scheduled = self._schedule_time(params, reel=True)
+            if scheduled is None:
+                raise invalid("video_state=SCHEDULED requires scheduled_publish_time")
+        video.description = param_str(params, "description")
+        video.title = param_str(params, "title")
+        video.finished = True
+        post = self._new_post(page, "reel", video.description, None, state == "PUBLISHED", scheduled,
+                              post_id=f"{page.page_id}_{video.id}")
+        post.video_id = video.id
+        video.post_id = post.id
+        return {"success": True, "post_id": post.id}
+
+    @locked
+    def update_object(self, actor: TokenRecord, object_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /{id}: publish (``is_published``), reschedule, or edit the message of a post.
+
+        An unpublished photo or an uploaded video can be published the same way; it becomes a
+        post ``{page}_{id}``. Publishing what is already live succeeds again (idempotent).
+        """
+        self._promote_due()
+        record = self._owned(actor, object_id, "POST")
+        page = self._page_actor(actor, record.page_id)
+        publish_raw = params.get("is_published", params.get("published"))
+        if isinstance(record, (PhotoRecord, VideoRecord)):
+            if publish_raw is not None and param_bool({"p": publish_raw}, "p", True):
+                return self._publish_media(page, record)
+            if record.post_id:
+                record = self._objects[record.post_id]
+            else:
+                raise invalid(f"Object {object_id} has no post to update")
+        assert isinstance(record, PostRecord)
+        post = record
+        now = self.now()
+        changed = False
+        if publish_raw is not None:
+            if param_bool({"is_published": publish_raw}, "is_published", True):
+                if not post.published:
+                    self._publish(post, now)
+                return {"success": True}
+            if post.published:
+                post.status, post.published_time = "draft", None
+                changed = True
+        scheduled = parse_time(params.get("scheduled_publish_time"), "scheduled_publish_time")
+        if scheduled is not None:
+            if post.published:
+                raise invalid("A published post cannot be rescheduled")
+            self._check_window(scheduled, reel=post.kind == "reel")
+            post.scheduled_publish_time = int(scheduled)
+            post.status = "scheduled"
+            self._scheduled.add(post.id)
+            changed = True
+        message = params.get("message")
+        if message is not None:
+            post.message = str(message)
+            post.message_edits += 1
+            changed = True
+        if not changed:
+            raise invalid("Nothing to update: send is_published, scheduled_publish_time or message")
+        post.updated_time = now
+        return {"success": True}
+
+    def _publish_media(self, page: PageRecord, media: PhotoRecord | VideoRecord) -> dict[str, Any]:
+        if isinstance(media, PhotoRecord) and media.attached_to:
+            post = self._objects[media.attached_to]
+        elif media.post_id:
+            post = self._objects[media.post_id]
+        else:
+            kind = "photo" if isinstance(media, PhotoRecord) else media.kind
+            text = media.caption if isinstance(media, PhotoRecord) else media.description
+            post = self._new_post(page, kind, text, None, False, None, post_id=f"{page.page_id}_{media.id}")
+            if isinstance(media, PhotoRecord):
+                post.photo_id = media.id
+            else:
+                post.video_id = media.id
+            media.post_id = post.id
+        assert isinstance(post, PostRecord)
+        if not post.published:
+            self._publish(post, self.now())
+        return {"success": True}
+
+    @locked
+    def delete_object(self, actor: TokenRecord, object_id: str) -> dict[str, Any]:
+        """DELETE /{id}: the object disappears from Graph; the sandbox keeps it, flagged."""
+        record = self._owned(actor, object_id, "DELETE")
+        record.deleted = True
+        if isinstance(record, PostRecord):
+            record.deleted_time = self.now()
+            self._scheduled.discard(record.id)
+        return {"success": True}
