@@ -9,13 +9,63 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any, Mapping
 
 from graph.sandbox import series
 from graph.sandbox.errors import SandboxError
 
-if TYPE_CHECKING:
-    from graph.sandbox.faults import FaultRule
+FAULT_MODES = ("error", "apply_then_fail", "drop", "timeout")
+
+
+@dataclass
+class FaultRule:
+    """One fault: which calls it matches, how often it fires and what it does.
+
+    ``path`` is a route kind (``feed``, ``photos``, ``videos``, ``video_reels``, ``rupload``,
+    ``post``, ``photo``, ``video``, ``page``, ``insights``, ``post_insights``, ``scheduled_posts``,
+    ``published_posts``, ``posts``, ``accounts``, ...), several joined by ``|``, or ``*``/None.
+    ``burst``: once the rule fires, the next ``burst - 1`` matching calls fire too.
+    ``count``: the most times it fires in all (None = unlimited).
+    """
+
+    method: str | None = None
+    path: str | None = None
+    rate: float = 1.0
+    mode: str = "error"
+    code: int = 1
+    http_status: int | None = None
+    count: int | None = None
+    burst: int | None = None
+    subcode: int | None = None
+    message: str | None = None
+    page_id: str | None = None
+    seconds: float | None = None  # timeout mode: how long to hold the response
+    fired: int = 0
+    burst_left: int = 0
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "FaultRule":
+        known = {name for name in cls.__dataclass_fields__ if name not in ("fired", "burst_left")}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown fault rule keys: {sorted(unknown)}")
+        rule = cls(**{key: raw[key] for key in raw})
+        if rule.mode not in FAULT_MODES:
+            raise ValueError(f"fault mode must be one of {FAULT_MODES}, got {rule.mode!r}")
+        if not 0.0 <= float(rule.rate) <= 1.0:
+            raise ValueError("fault rate must be within 0..1")
+        return rule
+
+    def matches(self, method: str, kind: str, page_id: str | None) -> bool:
+        if self.method not in (None, "", "*") and self.method.upper() != method.upper():
+            return False
+        if self.path not in (None, "", "*") and kind not in self.path.split("|"):
+            return False
+        return self.page_id in (None, "") or self.page_id == page_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 DEFAULT_TASKS = ("ADVERTISE", "ANALYZE", "CREATE_CONTENT", "MESSAGING", "MODERATE", "MANAGE")
 

@@ -27,8 +27,7 @@ from typing import Any, Iterable, Mapping, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
 from graph.sandbox.errors import invalid
-from graph.sandbox.faults import FaultRule
-from graph.sandbox.records import PageRecord
+from graph.sandbox.records import FaultRule, PageRecord
 from graph.sandbox.reply import Reply
 from graph.sandbox.router import API_VERSION, Router
 from graph.sandbox.state import SandboxState
