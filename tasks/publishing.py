@@ -9,11 +9,12 @@ from celery import shared_task
 
 from models import utcnow
 from tasks.base import SocialcalTask
-from tasks.domain import dispatch, post_changes, publisher
+from tasks.domain import dispatch, heartbeat, post_changes, publisher
 from tasks.domain.arguments import require_uuid
 from tasks.domain.claim import new_lease_owner
 from tasks.domain.content import parse_time
 from tasks.domain.errors import BadMessage
+from worker.core import metrics
 from worker.core.logging import bind_log_context, get_logger
 from worker.core.queues import TaskName
 from worker.core.settings import get_settings
@@ -26,13 +27,20 @@ def publish_post_task(self: SocialcalTask, post_id: Any, **_unknown: Any) -> dic
     """One attempt; waits and retries are due times in the database (see ``tasks.domain.publisher``)."""
     post_id = require_uuid(post_id, "post_id")
     bind_log_context(post_id=post_id)
-    return publisher.publish_post(post_id, new_lease_owner(self.request.id), get_settings())
+    try:
+        result = publisher.publish_post(post_id, new_lease_owner(self.request.id), get_settings())
+    except Exception as error:
+        metrics.publish_outcome("failed", error)
+        raise
+    metrics.publish_outcome(str(result.get("status")), result.get("error"), result.get("code"))
+    return result
 
 
 @shared_task(name=TaskName.DISPATCH_DUE.value, base=SocialcalTask, bind=True)
 def dispatch_due_task(self: SocialcalTask, **_unknown: Any) -> dict[str, int]:
     with self.transaction() as session:
         counts = dispatch.dispatch_due(session, utcnow(), get_settings())
+    heartbeat.record_dispatch_run(counts)  # `socialcal status` and the metrics read beat's pulse here
     if any(counts.values()):
         log.info("dispatched", **counts)
     return counts

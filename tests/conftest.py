@@ -113,9 +113,9 @@ class WorkerFactory:
         self.started: list[WorkerProcess] = []
 
     def start(self, queues: tuple[str, ...] = ("publish", "default", "insights"), name: str | None = None,
-              **extra_env: str) -> WorkerProcess:
+              pool: str = "solo", concurrency: int = 1, **extra_env: str) -> WorkerProcess:
         proc = WorkerProcess(worker_env(self.database_url, self.sandbox_server, **extra_env), self.log_dir,
-                             queues, name=name)
+                             queues, name=name, pool=pool, concurrency=concurrency)
         self.started.append(proc)
         return proc.start()
 

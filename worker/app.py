@@ -18,11 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_ready, worker_shutdown
 from kombu import Queue as KombuQueue
 
 from schedules.beat import beat_schedule
-from worker.core.logging import configure_logging
+from worker.core.logging import configure_logging, get_logger
+from worker.core.metrics import WorkerEndpoint
 from worker.core.queues import TASK_ROUTES, WORKER_QUEUES, Queue
 from worker.core.settings import get_settings
 
@@ -70,6 +71,11 @@ def make_app() -> Celery:
         beat_schedule=beat_schedule(settings),
         # Beat's bookkeeping file lives outside the working tree (and the image's code directory).
         beat_schedule_filename=settings.beat_schedule_file,
+        # Task events (received, started, succeeded, failed, retried) from workers and task-sent from
+        # every producer, so Flower and `celery events` see the pipeline without extra flags. Over
+        # Redis they are pub/sub: with nobody listening they cost one PUBLISH each and pile up nowhere.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
     )
     celery_app.set_default()
     return celery_app
@@ -86,6 +92,34 @@ def _configure_celery_logging(**_kwargs: Any) -> None:
 def _configure_child_logging(**_kwargs: Any) -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+
+
+# Each worker's /metrics (SOCIALCAL_METRICS_PORT): multiprocess mode is switched on before the pool
+# forks, the endpoint starts once the worker is ready, and both go away with the worker.
+_metrics_endpoint = WorkerEndpoint()
+
+
+@worker_init.connect
+def _metrics_multiprocess(**_kwargs: Any) -> None:
+    if get_settings().metrics_port:
+        _metrics_endpoint.enable_multiprocess()
+
+
+@worker_ready.connect
+def _metrics_serve(**_kwargs: Any) -> None:
+    port = get_settings().metrics_port
+    if port and _metrics_endpoint.directory:
+        try:
+            bound = _metrics_endpoint.start(port)
+        except OSError as error:  # the port is taken: say which, keep working (tasks matter more)
+            get_logger(__name__).error("metrics_endpoint_failed", port=port, error=str(error))
+            return
+        get_logger(__name__).info("metrics_endpoint_started", port=bound, path="/metrics")
+
+
+@worker_shutdown.connect
+def _metrics_stop(**_kwargs: Any) -> None:
+    _metrics_endpoint.stop()
 
 
 app = make_app()

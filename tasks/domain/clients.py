@@ -18,6 +18,7 @@ from graph.budget import BudgetHooks, GraphBudget
 from graph.client import GraphClient
 from graph.http import pooled_session
 from graph.local_budget import ProcessBudget
+from graph.metering import MeteredHooks
 from models.crypto import get_cipher
 from models.tenancy import Integration
 from worker.core.process_local import PerProcess
@@ -38,6 +39,14 @@ def _shared_session() -> requests.Session:
 def _redis_for(url: str) -> redis.Redis:
     return _redis_clients.get(url, lambda: redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
                                                                 health_check_interval=30))
+
+
+def state_redis(settings: Settings) -> redis.Redis | None:
+    """This process's client for the Redis holding budgets and operational state (None: the demo's
+    in-memory broker, which has no Redis)."""
+    if settings.redis_url is None and settings.broker_url.startswith("memory://"):
+        return None
+    return _redis_for(settings.budget_redis_url)
 
 
 def _make_budget(settings: Settings) -> GraphBudget:
@@ -67,7 +76,8 @@ def client_for_token(token: str, *, purpose: Purpose, scope_id: str | None = Non
         app_secret=settings.fb_app_secret,
         read_timeout=settings.graph_timeout_seconds,
         session=_shared_session(),
-        hooks=hooks_for(purpose, settings) if budgeted else None,
+        # Every request is counted for the metrics (by route template), budgeted or not.
+        hooks=MeteredHooks(hooks_for(purpose, settings) if budgeted else None, purpose),
         scope_id=scope_id,
     )
 

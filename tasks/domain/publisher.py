@@ -529,7 +529,7 @@ def publish_post(post_id: str, owner: str, settings: Settings,
         return {"post_id": post_id, "status": "waiting"}
     except GraphError as error:
         _after_graph_error(publisher, error)  # raises, or releases the post with a due time
-        return {"post_id": post_id, "status": "waiting", "error": type(error).__name__}
+        return {"post_id": post_id, "status": "waiting", "error": type(error).__name__, "code": error.code}
     return {"post_id": post_id, "status": outcome.status, "external_id": outcome.external_id}
 
 

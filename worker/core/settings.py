@@ -61,6 +61,9 @@ class Settings:
     beat_schedule_file: str = os.path.join(tempfile.gettempdir(), "socialcal-celerybeat-schedule")
     log_format: str = "auto"  # auto | json | console
     log_level: str = "INFO"
+    # Port of each worker's Prometheus endpoint (0: none). One worker per host or container: the port
+    # is bound by the worker's main process, which serves the values of all its pool processes.
+    metrics_port: int = 0
 
     @property
     def budget_redis_url(self) -> str:
@@ -127,6 +130,8 @@ class Settings:
             log_format=reader.choice("SOCIALCAL_LOG_FORMAT", defaults.log_format, ("auto", "json", "console")),
             log_level=reader.choice("SOCIALCAL_LOG_LEVEL", defaults.log_level,
                                     ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
+            metrics_port=reader.number("SOCIALCAL_METRICS_PORT", defaults.metrics_port, int, minimum=0,
+                                       maximum=65535),
         )
 
 
