@@ -24,7 +24,11 @@ _BigIntId = BigInteger().with_variant(Integer, "sqlite")
 
 class PageInsight(Base):
     __tablename__ = "page_insights"
-    __table_args__ = (UniqueConstraint("integration_id", "metric", "period", "end_time"),)
+    __table_args__ = (
+        UniqueConstraint("integration_id", "metric", "period", "end_time"),
+        # The age of each Page's last pull: one index probe per Page (`socialcal status`, metrics).
+        Index("ix_page_insights_integration_id_fetched_at", "integration_id", "fetched_at"),
+    )
 
     id: Mapped[int] = mapped_column(_BigIntId, primary_key=True, autoincrement=True)
     integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))

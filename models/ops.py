@@ -15,7 +15,11 @@ class FailedJob(Base):
     """Arguments and error are stored redacted: no token may ever reach this table."""
 
     __tablename__ = "failed_jobs"
-    __table_args__ = (Index("ix_failed_jobs_task_name_status", "task_name", "status"),)
+    __table_args__ = (
+        Index("ix_failed_jobs_task_name_status", "task_name", "status"),
+        # Open jobs and the last day's failures (`socialcal status`, metrics, `jobs requeue --since`).
+        Index("ix_failed_jobs_status_created_at", "status", "created_at"),
+    )
 
     id: Mapped[str] = id_column()
     task_name: Mapped[str] = mapped_column(String(100))

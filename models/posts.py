@@ -82,6 +82,8 @@ class SocialPost(Base):
         # publishing posts whose lease (kept in due_at) has expired.
         Index("ix_social_posts_status_due_at", "status", "due_at"),
         Index("ix_social_posts_tenant_id_status", "tenant_id", "status"),
+        # Approved posts due soon that are not on Facebook yet (`socialcal status`, metrics).
+        Index("ix_social_posts_status_scheduled_at", "status", "scheduled_at"),
         UniqueConstraint("slot_id"),
     )
 

@@ -19,13 +19,14 @@ from worker.cli import (
     pipeline_cmds,
     posts_cmds,
     runtime_cmds,
+    status_cmds,
     tenant_cmds,
 )
 from worker.cli.output import UserError
 from worker.core.settings import SettingsError, get_settings
 
 COMMAND_MODULES = (db_keys, tenant_cmds, facebook_cmds, pipeline_cmds, posts_cmds, ops_cmds, insights_cmds,
-                   runtime_cmds)
+                   runtime_cmds, status_cmds)
 ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (SettingsError,) + tuple(
     error for module in COMMAND_MODULES for error in getattr(module, "USER_ERRORS", ()))
 
@@ -53,6 +54,6 @@ for _command in (
     db_keys.db, db_keys.keys, tenant_cmds.tenant, facebook_cmds.facebook, pipeline_cmds.plan,
     pipeline_cmds.intake_cmd, pipeline_cmds.approve_cmd, pipeline_cmds.reject_cmd, posts_cmds.posts,
     ops_cmds.jobs, insights_cmds.insights, runtime_cmds.worker, runtime_cmds.beat, runtime_cmds.sandbox,
-    runtime_cmds.demo,
+    runtime_cmds.demo, status_cmds.status, status_cmds.metrics,
 ):
     cli.add_command(_command)

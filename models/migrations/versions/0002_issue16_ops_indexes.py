@@ -1,0 +1,39 @@
+"""Indexes for the operators' views: `socialcal status`, the state metrics and the bulk commands.
+
+* ``failed_jobs (status, created_at)``: open failed jobs (metrics, `jobs requeue` filters by time
+  range) and the last 24 hours of failures (status IN ('failed', 'requeued') and a time range).
+* ``social_posts (status, scheduled_at)``: approved or publishing posts due within the hour that are
+  not yet on Facebook.
+* ``page_insights (integration_id, fetched_at)``: the age of each Page's last insights pull (one
+  index probe per Page instead of reading every row the Page has).
+
+Revision ID: 0002
+Revises: 0001
+"""
+from __future__ import annotations
+
+from alembic import op
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('failed_jobs', schema=None) as batch_op:
+        batch_op.create_index('ix_failed_jobs_status_created_at', ['status', 'created_at'], unique=False)
+    with op.batch_alter_table('social_posts', schema=None) as batch_op:
+        batch_op.create_index('ix_social_posts_status_scheduled_at', ['status', 'scheduled_at'], unique=False)
+    with op.batch_alter_table('page_insights', schema=None) as batch_op:
+        batch_op.create_index('ix_page_insights_integration_id_fetched_at', ['integration_id', 'fetched_at'],
+                              unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('page_insights', schema=None) as batch_op:
+        batch_op.drop_index('ix_page_insights_integration_id_fetched_at')
+    with op.batch_alter_table('social_posts', schema=None) as batch_op:
+        batch_op.drop_index('ix_social_posts_status_scheduled_at')
+    with op.batch_alter_table('failed_jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_failed_jobs_status_created_at')
