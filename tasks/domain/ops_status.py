@@ -61,6 +61,17 @@ def broker_redis(settings: Settings) -> redis.Redis:
     return redis_client(settings.broker_url)
 
 
+def check_broker(settings: Settings) -> None:
+    """Raise ``Unavailable`` unless the broker answers (bulk commands check before changing anything)."""
+    if not settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return  # another transport: Celery's own errors will say it
+    try:
+        broker_redis(settings).ping()
+    except redis.RedisError as error:
+        raise Unavailable(plain_error(error).replace("Redis is", "the broker (Redis) is", 1) +
+                          "; nothing was changed") from None
+
+
 def state_redis_or_fail(settings: Settings) -> redis.Redis:
     if settings.redis_url is None and settings.broker_url.startswith("memory://"):
         raise Unavailable("the in-memory demo broker keeps budgets in its own process")

@@ -41,12 +41,22 @@ def requeue(session: Session, job_id: str, *, actor: str = "operator") -> Requeu
             return RequeueResult(job.id, job.task_name, False, "the post no longer exists")
         if post.status != PostStatus.FAILED:
             return RequeueResult(job.id, job.task_name, False, f"post is {post.status}; nothing to replay")
-        post.status = PostStatus.APPROVED
-        post.due_at, post.enqueued_at, post.last_error = utcnow(), utcnow(), None
-        post.attempts = 0
-        intent = dict(post.publish_intent or {})
-        intent.pop("transient_attempts", None)
-        post.publish_intent = intent
-        record_event(session, post, "requeued", actor=actor, failed_job_id=job.id)
+        return_to_approved(session, post, actor=actor, failed_job_id=job.id)
     enqueue(session, job.task_name, *list(job.args or []), **dict(job.kwargs or {}))
     return RequeueResult(job.id, job.task_name, True, "sent")
+
+
+def return_to_approved(session: Session, post: SocialPost, *, actor: str, failed_job_id: str | None = None) -> None:
+    """A failed post goes back to ``approved``, due now, with a fresh attempt count.
+
+    Its approval (who, the hash) and everything publishing stored (Graph ids, an in-flight mark) stay,
+    so the gate is checked again and an unknown earlier outcome is reconciled before anything is sent.
+    The caller sends ``publish_post`` after commit.
+    """
+    post.status = PostStatus.APPROVED
+    post.due_at, post.enqueued_at, post.last_error = utcnow(), utcnow(), None
+    post.attempts = 0
+    intent = dict(post.publish_intent or {})
+    intent.pop("transient_attempts", None)
+    post.publish_intent = intent
+    record_event(session, post, "requeued", actor=actor, failed_job_id=failed_job_id)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from sqlalchemy import select
 
 from models import FailedJob
 from models.db import transaction
-from tasks.domain.requeue import requeue
-from worker.cli.output import UserError, emit_json, emit_table, json_option
+from tasks.domain.bulk import DEFAULT_LIMIT, JobFilter, Selection, requeue_each, select_jobs
+from tasks.domain.ops_status import Unavailable, check_broker
+from worker.cli.output import TimeOrAgo, UserError, dry_run_option, emit_bulk, emit_json, emit_table, json_option
 from worker.cli.views import job_view
+from worker.core.settings import get_settings
+
+# Exceptions that mean "cannot do it now, nothing changed": one line, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (Unavailable,)
 
 
 @click.group()
@@ -53,23 +60,28 @@ def jobs_show(job_id: str, as_json: bool) -> None:
 
 @jobs.command("requeue")
 @click.argument("job_ids", nargs=-1)
-@click.option("--task", "task_name", help="Requeue every failed job of this task.")
+@click.option("--task", "task_name", help="Failed jobs of this task, e.g. publishing.publish_post.")
+@click.option("--code", help="Failed jobs with this Graph error code (190 also matches 190/463).")
+@click.option("--tenant", "tenant_id", help="Failed jobs of this tenant.")
+@click.option("--since", type=TimeOrAgo(), help="Failed at or after this time (ISO 8601, or an age: 24h, 7d).")
+@click.option("--until", type=TimeOrAgo(), help="Failed before this time.")
+@click.option("--limit", default=DEFAULT_LIMIT, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="Act on at most this many (oldest first); run again for the rest.")
+@dry_run_option
 @json_option
-def jobs_requeue(job_ids: tuple[str, ...], task_name: str | None, as_json: bool) -> None:
-    """Replay failed jobs (a failed publish returns to approved and passes the gate again)."""
-    with transaction() as session:
-        ids = list(job_ids)
-        if task_name:
-            ids += session.scalars(select(FailedJob.id).where(FailedJob.task_name == task_name,
-                                                              FailedJob.status == "failed")).all()
-    if not ids:
-        raise UserError("name a job id or --task")
-    results = []
-    for job_id in ids:
-        with transaction() as session:
-            results.append(requeue(session, job_id).__dict__)
-    if as_json:
-        emit_json(results)
+def jobs_requeue(job_ids: tuple[str, ...], task_name: str | None, code: str | None, tenant_id: str | None,
+                 since: Any, until: Any, limit: int, dry_run: bool, as_json: bool) -> None:
+    """Replay failed jobs by id or by filter (a failed publish returns to approved and passes the gate again)."""
+    job_filter = JobFilter(task_name=task_name, code=code, tenant_id=tenant_id, since=since, until=until)
+    if not job_ids and job_filter == JobFilter():
+        raise UserError("name job ids, or filter with --task, --code, --tenant, --since or --until")
+    if job_ids:
+        selection = Selection(len(job_ids), list(job_ids))
     else:
-        for r in results:
-            click.echo(f"{r['job_id']}  {r['task_name']}  {r['note']}")
+        with transaction() as session:
+            selection = select_jobs(session, job_filter, limit=limit)
+    if dry_run:
+        emit_bulk(selection.as_dict(), None, as_json, "failed job(s)")
+        return
+    check_broker(get_settings())
+    emit_bulk(selection.as_dict(), requeue_each(selection.ids), as_json, "failed job(s)")

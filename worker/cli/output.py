@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+import re
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 import click
@@ -45,3 +46,48 @@ def _cell(value: Any) -> str:
 
 def json_option(func: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)
+
+
+class TimeOrAgo(click.ParamType):
+    """A moment: ISO 8601 with an offset (``2026-12-01T10:00:00Z``) or an age (``30m``, ``24h``, ``7d``)."""
+
+    name = "time"
+    _AGO = re.compile(r"^(\d+)([mhd])$")
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        match = self._AGO.match(text)
+        if match:
+            unit = {"m": "minutes", "h": "hours", "d": "days"}[match[2]]
+            return datetime.now(timezone.utc) - timedelta(**{unit: int(match[1])})
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{text!r} is neither an ISO 8601 time nor an age like 30m, 24h or 7d", param, ctx)
+        if parsed.tzinfo is None:
+            self.fail(f"{text!r} needs a UTC offset, e.g. 2026-12-01T10:00:00Z", param, ctx)
+        return parsed.astimezone(timezone.utc)
+
+
+def dry_run_option(func: Any) -> Any:
+    return click.option("--dry-run", is_flag=True, help="Print the count and the ids; change nothing.")(func)
+
+
+def emit_bulk(selection: dict[str, Any], results: list[dict[str, Any]] | None, as_json: bool, what: str) -> None:
+    """One shape for every bulk command: what matched, and (unless a dry run) what was done to each."""
+    if as_json:
+        emit_json({**selection, "dry_run": results is None, "results": results})
+        return
+    more = selection["count"] - selection["selected"]
+    tail = f" (the first {selection['selected']}; {more} more after them, run again)" if more > 0 else ""
+    if results is None:
+        click.echo(f"dry run: {selection['count']} {what} match; would act on {selection['selected']}{tail}")
+        for item_id in selection["ids"]:
+            click.echo(f"  {item_id}")
+        return
+    done = sum(1 for r in results if r["done"])
+    click.echo(f"{selection['count']} {what} matched; {done} of {len(results)} done{tail}")
+    for r in results:
+        click.echo(f"  {r['id']}  {'ok ' if r['done'] else 'no '} {r['note']}")

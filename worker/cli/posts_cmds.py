@@ -1,14 +1,19 @@
-"""``socialcal posts list|show``."""
+"""``socialcal posts list|show|cancel|retry``."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 from sqlalchemy import select
 
 from models import PostStatus, SocialPost
 from models.db import transaction
-from worker.cli.output import UserError, emit_json, emit_table, json_option
+from tasks.domain import bulk
+from tasks.domain.ops_status import check_broker
+from worker.cli.output import UserError, dry_run_option, emit_bulk, emit_json, emit_table, json_option
 from worker.cli.views import event_view, post_view
+from worker.core.settings import get_settings
 
 
 @click.group()
@@ -56,3 +61,40 @@ def posts_show(post_id: str, as_json: bool) -> None:
     for event in data["events"]:
         click.echo(f"  {event['created_at']:%Y-%m-%d %H:%M:%S}  {event['kind']:<18} {event['actor'] or '-':<16} "
                    f"{event['detail'] or ''}")
+
+
+def _bulk_options(statuses: frozenset[PostStatus], default: str | None = None) -> Any:
+    def wrap(func: Any) -> Any:
+        func = json_option(dry_run_option(func))
+        func = click.option("--limit", default=bulk.DEFAULT_LIMIT, show_default=True,
+                            type=click.IntRange(1, 1_000_000), help="Act on at most this many; run again for the rest.")(func)
+        func = click.option("--status", required=default is None, default=default,
+                            type=click.Choice(sorted(s.value for s in statuses)), help="Only posts in this status.")(func)
+        return click.option("--tenant", "tenant_id", required=True, help="The tenant whose posts these are.")(func)
+    return wrap
+
+
+@posts.command("cancel")
+@_bulk_options(bulk.CANCELLABLE)
+def posts_cancel(tenant_id: str, status: str, limit: int, dry_run: bool, as_json: bool) -> None:
+    """Cancel a tenant's posts in one status; posts on the Page are deleted there by a worker."""
+    with transaction() as session:
+        selection = bulk.select_posts(session, tenant_id, status, limit=limit)
+    if dry_run:
+        emit_bulk(selection.as_dict(), None, as_json, f"{status} post(s)")
+        return
+    check_broker(get_settings())
+    emit_bulk(selection.as_dict(), bulk.cancel_each(selection.ids), as_json, f"{status} post(s)")
+
+
+@posts.command("retry")
+@_bulk_options(bulk.RETRYABLE, default=PostStatus.FAILED.value)
+def posts_retry(tenant_id: str, status: str, limit: int, dry_run: bool, as_json: bool) -> None:
+    """Retry a tenant's failed posts: back to approved, the gate re-checked, never twice on the Page."""
+    with transaction() as session:
+        selection = bulk.select_posts(session, tenant_id, status, limit=limit)
+    if dry_run:
+        emit_bulk(selection.as_dict(), None, as_json, f"{status} post(s)")
+        return
+    check_broker(get_settings())
+    emit_bulk(selection.as_dict(), bulk.retry_each(selection.ids), as_json, f"{status} post(s)")
