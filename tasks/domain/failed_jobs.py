@@ -6,6 +6,7 @@ from typing import Any
 
 from models.db import transaction
 from models.ops import FailedJob
+from models.posts import SocialPost
 from worker.core.logging import get_logger
 from worker.core.redaction import redact, redact_text
 
@@ -26,6 +27,11 @@ def record_failed_job(*, task_name: str, task_id: str | None, args: list[Any], k
     code, hint = describe_error(error)
     try:
         with transaction() as session:
+            if not isinstance(tenant_id, str) and isinstance(post_id, str):
+                # A publish binds only the post id to its log context: attach the job to the post's tenant
+                # too, so `socialcal jobs requeue --tenant` finds it.
+                post = session.get(SocialPost, post_id)
+                tenant_id = post.tenant_id if post is not None else None
             job = FailedJob(
                 task_name=task_name[:100], task_id=task_id, args=redact(args), kwargs=redact(kwargs),
                 error_class=type(error).__name__[:100], error_message=redact_text(str(error))[:4000] or type(error).__name__,
