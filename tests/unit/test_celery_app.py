@@ -52,3 +52,8 @@ def test_beat_state_file_is_outside_the_checkout():
 
     checkout = Path(__file__).resolve().parents[2]
     assert checkout not in Path(app.conf.beat_schedule_filename).resolve().parents
+
+
+def test_task_events_are_on_so_flower_works_out_of_the_box():
+    assert app.conf.worker_send_task_events is True
+    assert app.conf.task_send_sent_event is True

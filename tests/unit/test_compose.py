@@ -30,7 +30,11 @@ ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 SETTINGS_SOURCE = ROOT / "worker" / "core" / "settings.py"
 
-REQUIRED_SERVICES = {"redis", "postgres", "migrate", "worker-publish", "worker-insights", "beat", "sandbox"}
+REQUIRED_SERVICES = {"redis", "postgres", "migrate", "worker-publish", "worker-insights", "beat", "sandbox",
+                     "metrics", "flower", "prometheus"}
+MONITORING = {"metrics", "flower", "prometheus"}
+PROMETHEUS_CONFIG = ROOT / "monitoring" / "prometheus.yml"
+ALERT_RULES = ROOT / "monitoring" / "alerts.yml"
 ONE_SHOT = {"migrate"}
 COMPOSE_DATABASE_URL = "postgresql://socialcal:socialcal@postgres:5432/socialcal"
 COMPOSE_BROKER_URL = "redis://redis:6379/0"
@@ -194,7 +198,9 @@ def test_compose_file_validates(tmp_path: Path) -> None:
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOCIALCAL_", "COMPOSE_"))}
-    for profiles in ([], ["--profile", "sandbox"]):
+    for name in ("monitoring",):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    for profiles in ([], ["--profile", "sandbox"], ["--profile", "monitoring"]):
         argv = [*cli, "-f", str(tmp_path / "docker-compose.yml"), "--project-directory", str(tmp_path),
                 *profiles, "config", "-q"]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
@@ -367,7 +373,7 @@ def test_sandbox_only_under_its_profile() -> None:
 
 def test_app_services_share_env_and_in_compose_defaults() -> None:
     for name, service in services().items():
-        if role(service) in ("worker", "beat", "db"):
+        if role(service) in ("worker", "beat", "db", "metrics"):
             assert ".env" in env_files(service), f"{name}: no env_file .env"
             env = env_mapping(service)
             for variable, default in (("SOCIALCAL_DATABASE_URL", COMPOSE_DATABASE_URL),
@@ -382,6 +388,82 @@ def test_no_secret_values_in_compose() -> None:
         env = env_mapping(service)
         for secret in ("SOCIALCAL_ENCRYPTION_KEYS", "SOCIALCAL_FB_APP_SECRET"):
             assert secret not in env, f"{name}: {secret} belongs in .env, not in docker-compose.yml"
+
+
+def test_monitoring_only_under_its_profile() -> None:
+    all_services = services()
+    for name, service in all_services.items():
+        if name in MONITORING:
+            assert service.get("profiles") == ["monitoring"], f"{name}: profiles {service.get('profiles')}"
+        else:
+            assert not set(depends_on(service)) & MONITORING, f"{name} needs a monitoring service"
+    assert command_of(all_services["metrics"])[:1] == ["metrics"], "the state exporter runs `socialcal metrics`"
+    assert str(all_services["flower"]["image"]).startswith("mher/flower:")
+    assert str(all_services["prometheus"]["image"]).startswith("prom/prometheus:")
+    for name in ("flower", "prometheus"):  # neither has authentication
+        assert all(str(port).startswith("127.0.0.1:") for port in all_services[name].get("ports", [])), \
+            f"{name} must be published on the host's loopback only"
+
+
+def test_flower_reads_the_broker_socialcal_uses() -> None:
+    env = env_mapping(services()["flower"])
+    found = interpolations(env.get("CELERY_BROKER_URL", ""))
+    assert found and found[0][:3] == ("SOCIALCAL_BROKER_URL", ":-", COMPOSE_BROKER_URL)
+    assert depends_on(services()["flower"]).get("redis", {}).get("condition") == "service_healthy"
+
+
+def test_prometheus_scrapes_every_worker_and_the_state_exporter() -> None:
+    all_services = services()
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    workers = [name for name, s in all_services.items() if role(s) == "worker"]
+    port = env_mapping(all_services[workers[0]])["SOCIALCAL_METRICS_PORT"]
+    worker_port = int(interpolations(port)[0][2])
+    discovered = {(name, sd["port"]) for sd in jobs["socialcal-workers"]["dns_sd_configs"] for name in sd["names"]}
+    for name in workers:
+        assert (name, worker_port) in discovered, f"Prometheus does not scrape {name} on {worker_port}"
+        assert str(worker_port) in [str(p) for p in all_services[name].get("expose", [])], f"{name}: expose the port"
+    exporter_port = option_value(command_of(all_services["metrics"]), "--port")
+    assert jobs["socialcal-state"]["static_configs"][0]["targets"] == [f"metrics:{exporter_port}"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in all_services["prometheus"]["volumes"] if v.startswith(".")}
+    assert mounts.get("/etc/prometheus/prometheus.yml") == "./monitoring/prometheus.yml"
+    assert mounts.get("/etc/prometheus/alerts.yml") == "./monitoring/alerts.yml"
+    assert "/etc/prometheus/alerts.yml" in config["rule_files"]
+
+
+def test_alert_rules_use_metrics_socialcal_exports() -> None:
+    exported = exported_metric_names()
+    rules = [rule for group in yaml.safe_load(ALERT_RULES.read_text())["groups"] for rule in group["rules"]]
+    assert len(rules) >= 2
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
+        assert rule["alert"].startswith("Socialcal") and rule["expr"].strip()
+        used = set(re.findall(r"\bsocialcal_[a-z_]+", rule["expr"]))
+        assert used and used <= exported, f"{rule['alert']} uses unknown metrics {sorted(used - exported)}"
+        if "for" in rule:
+            seconds(rule["for"])
+    readme = (ROOT / "README.md").read_text()
+    shown = [block for block in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "alert:" in block]
+    assert shown, "README documents no alert rule"
+    shown_rules = [r for block in shown for r in (yaml.safe_load(block) or [])]
+    assert len(shown_rules) >= 2 and all(r in rules for r in shown_rules), "README alerts differ from monitoring/alerts.yml"
+
+
+def exported_metric_names() -> set[str]:
+    """Every series name socialcal exposes: counters (+_total), histograms (+_bucket/_count/_sum), gauges."""
+    from prometheus_client import Counter, Histogram
+
+    from worker.core import metrics
+
+    names: set[str] = set()
+    for value in vars(metrics).values():
+        if isinstance(value, Counter):
+            names |= {value._name + "_total"}
+        elif isinstance(value, Histogram):
+            names |= {value._name + suffix for suffix in ("_bucket", "_count", "_sum")}
+    source = (ROOT / "tasks" / "domain" / "state_metrics.py").read_text()
+    names |= set(re.findall(r'"(socialcal_[a-z_]+)"', source))
+    return names
 
 
 # ------------------------------------------------------------------------------------ .env.example
