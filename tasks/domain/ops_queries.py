@@ -140,17 +140,16 @@ def app_pause_seconds(budget: GraphBudget, now: float) -> float | None:
     return None if until is None else round(until - now, 1)
 
 
-def insight_pull_ages(session: Session, integrations: Iterable[Integration], now: datetime) -> dict[str, float]:
-    """Seconds since each integration's last insights pull (since it was connected when never pulled).
-
-    One probe per Page of ``page_insights (integration_id, fetched_at)``: max() on an index prefix.
-    """
-    ages = {}
-    for integration in integrations:
-        last = session.execute(select(func.max(PageInsight.fetched_at))
-                               .where(PageInsight.integration_id == integration.id)).scalar()
-        ages[integration.id] = max(0.0, (now - (last or integration.created_at)).total_seconds())
-    return ages
+def insight_pull_ages(session: Session, now: datetime) -> dict[str, float]:
+    """Seconds since each budgeted integration's last insights pull (since it was connected when never
+    pulled), in one statement: a correlated max() per Page, each one probe of ``page_insights
+    (integration_id, fetched_at)`` (no GROUP BY over every insight row)."""
+    last = (select(func.max(PageInsight.fetched_at)).where(PageInsight.integration_id == Integration.id)
+            .correlate(Integration).scalar_subquery())
+    rows = session.execute(select(Integration.id, Integration.created_at, last).where(
+        Integration.provider == "facebook", Integration.status.in_(BUDGETED_STATUSES)))
+    return {integration_id: max(0.0, (now - (pulled or created)).total_seconds())
+            for integration_id, created, pulled in rows}
 
 
 # ------------------------------------------------------------------------------------ posts

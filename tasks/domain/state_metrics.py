@@ -73,7 +73,7 @@ class StateCollector(Collector):
             integrations = ops_queries.integrations_by_status(session)
             handoff = ops_queries.awaiting_handoff(session, now, limit=0)
             pulled = ops_queries.budgeted_integrations(session)
-            ages = ops_queries.insight_pull_ages(session, pulled, now)
+            ages = ops_queries.insight_pull_ages(session, now)
         jobs = _gauge("socialcal_failed_jobs_open", "failed_jobs rows not requeued yet.", ["task", "error_class"])
         for row in failed:
             jobs.add_metric([row["task_name"], row["error_class"]], row["count"])
@@ -89,7 +89,7 @@ class StateCollector(Collector):
                      "it was connected when never pulled).", ["page_id"])
         by_page: dict[str, float] = {}
         for integration in pulled:
-            by_page[integration.page_id] = max(by_page.get(integration.page_id, 0.0), ages[integration.id])
+            by_page[integration.page_id] = max(by_page.get(integration.page_id, 0.0), ages.get(integration.id, 0.0))
         for page_id, seconds in sorted(by_page.items()):
             age.add_metric([page_id], seconds)
         yield from (jobs, pages, waiting, age)
