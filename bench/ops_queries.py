@@ -54,7 +54,7 @@ SQL_PARTS = {
         "minutes_ago": "now() - (k * 104729 % 129600) * interval '1 minute'",
         "days_ago": "date_trunc('day', now()) - ((k % {per_page}) / 10) * interval '1 day'",
         "hours_ago": "now() - (1 + k * 31 % 48) * interval '1 hour'",
-        "series": "generate_series(0, {rows} - 1) AS g(k)",
+        "series": "generate_series(0::bigint, {rows} - 1) AS g(k)",
     },
     "sqlite": {
         "uuid": "lower(hex(randomblob(16)))", "now": "strftime('%Y-%m-%d %H:%M:%f', 'now')",

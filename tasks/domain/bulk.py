@@ -9,8 +9,8 @@ The rules are the single-item rules, never new ones: a failed publish is replaye
 ``jobs requeue`` (back to ``approved``, the gate re-checked, reconciliation before any resend, so
 never twice on the Page); a post on the Page is cancelled by the ``publishing.cancel_post`` task, so
 the Graph delete happens in a worker, with its budget and its retries. Every query is served by an
-index: ``failed_jobs (status, created_at)``, ``(task_name, status)``, ``(tenant_id)`` and
-``social_posts (tenant_id, status)``.
+index: ``failed_jobs (created_at) WHERE status = 'failed'`` (open jobs), ``(tenant_id)``,
+``(post_id)`` and ``social_posts (tenant_id, status)``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tasks.domain import post_changes
 from tasks.domain.approval import lock_post
 from tasks.domain.errors import BadMessage, TryLater
 from tasks.domain.messaging import enqueue
+from tasks.domain.ops_queries import OPEN_JOB
 from tasks.domain.requeue import PUBLISH_TASK, requeue, return_to_approved
 from worker.core.queues import TaskName
 
@@ -59,7 +60,7 @@ class JobFilter:
     until: datetime | None = None
 
     def conditions(self) -> list[Any]:
-        where: list[Any] = [FailedJob.status == "failed"]
+        where: list[Any] = [OPEN_JOB]  # open jobs only: the partial index of open jobs serves every filter
         if self.task_name:
             where.append(FailedJob.task_name == self.task_name)
         if self.code:  # "190" matches 190 and every 190/<subcode>

@@ -109,6 +109,17 @@ def test_status_json_reports_a_live_pipeline(db, sandbox, workers):
     for secret in (healthy.token, dead.token, paused.token):
         assert secret not in json.dumps(report)
 
+    screen = CliRunner().invoke(cli, ["status", "--timeout", "2"], catch_exceptions=False)
+    assert screen.exit_code == 0, screen.output
+    lines = screen.stdout.splitlines()
+    assert any(line.startswith("workers    1 alive: " + worker.node_name) for line in lines), screen.stdout
+    assert any(line.startswith("beat       dispatch_due last ran") and "late" not in line for line in lines)
+    assert any(line.startswith("budget     app not paused; 3 Page(s), 1 paused") for line in lines), screen.stdout
+    assert any(line.startswith("failures   1 in the last 24 h (1 open") for line in lines), screen.stdout
+    assert any(line.startswith("reconnect  1 Page(s)") for line in lines)
+    assert any(line.startswith("due        1 approved post(s) due within the hour") for line in lines)
+    assert not any(secret in screen.stdout for secret in (healthy.token, dead.token, paused.token))
+
 
 def test_status_with_redis_down_says_so_and_exits_non_zero(db):
     result = run_cli_subprocess({"SOCIALCAL_BROKER_URL": closed_port_url(), "SOCIALCAL_DATABASE_URL": db},
