@@ -461,6 +461,26 @@ class GraphBudget:
             "paused_until": paused,
         }
 
+    def peek_many(self, tokens: list[tuple[str, str | None]], now: float | None = None) -> list[dict[str, Any]]:
+        """``peek`` for many (token_key, scope_id) pairs in one round trip (status and metrics over every Page)."""
+        now = time.time() if now is None else float(now)
+        pipe = self.redis.pipeline(transaction=False)
+        for token_key, scope_id in tokens:
+            pipe.zcount(self._log_key(token_key), f"({now - self.shape.window}", "+inf")
+            for scope in self.scopes_for(token_key, scope_id):
+                pipe.hget(self._pause_key(scope), "until")
+        replies = iter(pipe.execute())
+        found = []
+        for token_key, scope_id in tokens:
+            count = int(next(replies))
+            paused = {}
+            for scope in self.scopes_for(token_key, scope_id):
+                raw = next(replies)
+                if raw is not None and float(_text(raw)) > now:
+                    paused[scope] = float(_text(raw))
+            found.append({"capacity": self.shape.capacity, "calls_in_window": count, "paused_until": paused})
+        return found
+
 
 class BudgetHooks:
     """``GraphClient`` hooks: take a call from the budget before sending, learn from Meta after."""

@@ -118,17 +118,19 @@ class PageBudget:
 
 def page_budgets(integrations: Iterable[Integration], budget: GraphBudget, cipher: TokenCipher,
                  now: float) -> list[PageBudget]:
-    """Each Page's calls in the current window and the pauses in force on its token and Page."""
-    found = []
+    """Each Page's calls in the current window and the pauses in force on its token and Page (one
+    Redis round trip for all of them)."""
+    found: list[PageBudget] = []
+    readable: list[tuple[Integration, str]] = []
     for integration in integrations:
         try:
-            token_key = token_fingerprint(cipher.decrypt(integration.api_key))
+            readable.append((integration, token_fingerprint(cipher.decrypt(integration.api_key))))
         except Exception:  # noqa: BLE001 - a bad ciphertext is one Page's problem, said in words
             found.append(PageBudget(integration.id, integration.tenant_id, integration.page_id, integration.status,
                                     None, budget.shape.capacity, {},
                                     "the token cannot be decrypted with SOCIALCAL_ENCRYPTION_KEYS"))
-            continue
-        state = budget.peek(token_key, integration.page_id, now=now)
+    states = budget.peek_many([(token_key, integration.page_id) for integration, token_key in readable], now=now)
+    for (integration, token_key), state in zip(readable, states):
         scopes = {token_scope(token_key): "token", page_scope(integration.page_id): "page"}
         paused = {scopes[s]: round(until - now, 1) for s, until in state["paused_until"].items() if s in scopes}
         found.append(PageBudget(integration.id, integration.tenant_id, integration.page_id, integration.status,

@@ -96,6 +96,7 @@ def test_status_json_reports_a_live_pipeline(db, sandbox, workers):
     assert pages[healthy.page_id]["calls_in_window"] >= 1 and pages[healthy.page_id]["paused"] == {}
     assert 0 < pages[paused.page_id]["paused"]["page"] <= 900
     assert pages[dead.page_id]["status"] == "needs_reconnect"
+    assert 0 < pages[dead.page_id]["paused"]["token"] <= 900  # the auth error paused the dead token
 
     kinds = {(f["task_name"], f["error_class"], (f["error_code"] or "").split("/")[0]): f["count"]
              for f in report["failures"]["last_24h"]}
@@ -114,7 +115,7 @@ def test_status_json_reports_a_live_pipeline(db, sandbox, workers):
     lines = screen.stdout.splitlines()
     assert any(line.startswith("workers    1 alive: " + worker.node_name) for line in lines), screen.stdout
     assert any(line.startswith("beat       dispatch_due last ran") and "late" not in line for line in lines)
-    assert any(line.startswith("budget     app not paused; 3 Page(s), 1 paused") for line in lines), screen.stdout
+    assert any(line.startswith("budget     app not paused; 3 Page(s), 2 paused") for line in lines), screen.stdout  # page + dead token
     assert any(line.startswith("failures   1 in the last 24 h (1 open") for line in lines), screen.stdout
     assert any(line.startswith("reconnect  1 Page(s)") for line in lines)
     assert any(line.startswith("due        1 approved post(s) due within the hour") for line in lines)
