@@ -9,7 +9,7 @@ The rules are the single-item rules, never new ones: a failed publish is replaye
 ``jobs requeue`` (back to ``approved``, the gate re-checked, reconciliation before any resend, so
 never twice on the Page); a post on the Page is cancelled by the ``publishing.cancel_post`` task, so
 the Graph delete happens in a worker, with its budget and its retries. Every query is served by an
-index: ``failed_jobs (created_at) WHERE status = 'failed'`` (open jobs), ``(tenant_id)``,
+index: ``failed_jobs (task_name, error_class, created_at) WHERE status = 'failed'`` (open jobs), ``(tenant_id)``,
 ``(post_id)`` and ``social_posts (tenant_id, status)``.
 """
 

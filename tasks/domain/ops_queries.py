@@ -57,26 +57,32 @@ def queue_depths(broker: redis.Redis) -> dict[str, int]:
 # ------------------------------------------------------------------------------------ failures
 
 def open_failed_jobs(session: Session) -> list[dict[str, Any]]:
-    """Failed jobs nobody has requeued yet, by task and error class (the partial index of open jobs)."""
-    # Grouped by expressions (coalesce of NOT NULL columns: the same values) so SQLite does not walk
-    # all of (task_name, status) for its order instead of the few open rows.
-    task, error_class = func.coalesce(FailedJob.task_name, ""), func.coalesce(FailedJob.error_class, "")
-    rows = session.execute(select(task, error_class, func.count()).where(OPEN_JOB).group_by(task, error_class))
+    """Failed jobs nobody has requeued yet, by task and error class (read from the partial index of
+    open jobs alone)."""
+    rows = session.execute(select(FailedJob.task_name, FailedJob.error_class, func.count()).where(OPEN_JOB)
+                           .group_by(FailedJob.task_name, FailedJob.error_class))
     return [{"task_name": t, "error_class": c, "count": int(n)} for t, c, n in rows]
 
 
 def failures_since(session: Session, since: datetime) -> list[dict[str, Any]]:
-    """Failures recorded since ``since`` (requeued or not), by task, error class and Graph code,
-    most frequent first, each with one hint (index: created_at)."""
+    """Failures recorded since ``since`` (requeued or not), by task, error class and Graph code, most
+    frequent first, each with one of its hints. The counts come from the covering index on
+    (created_at, task_name, error_class, error_code); one hint per kind is then one more probe."""
     count = func.count().label("count")
-    rows = session.execute(
-        select(FailedJob.task_name, FailedJob.error_class, FailedJob.error_code, count,
-               func.max(FailedJob.hint), func.max(FailedJob.created_at))
+    kinds = session.execute(
+        select(FailedJob.task_name, FailedJob.error_class, FailedJob.error_code, count, func.max(FailedJob.created_at))
         .where(FailedJob.created_at >= since)
         .group_by(FailedJob.task_name, FailedJob.error_class, FailedJob.error_code)
-        .order_by(count.desc()).limit(LISTING_LIMIT))
-    return [{"task_name": t, "error_class": c, "error_code": code, "count": int(n), "hint": hint, "last_at": last}
-            for t, c, code, n, hint, last in rows]
+        .order_by(count.desc()).limit(LISTING_LIMIT)).all()
+    found = []
+    for task, error_class, code, n, last in kinds:
+        same_code = FailedJob.error_code.is_(None) if code is None else FailedJob.error_code == code
+        hint = session.execute(select(FailedJob.hint).where(
+            FailedJob.created_at >= since, FailedJob.task_name == task, FailedJob.error_class == error_class, same_code,
+            FailedJob.hint.is_not(None)).limit(1)).scalar()
+        found.append({"task_name": task, "error_class": error_class, "error_code": code, "count": int(n),
+                      "hint": hint, "last_at": last})
+    return found
 
 
 # ------------------------------------------------------------------------------------ Pages

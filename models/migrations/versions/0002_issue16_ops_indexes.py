@@ -1,9 +1,10 @@
 """Indexes for the operators' views: `socialcal status`, the state metrics and the bulk commands.
 
-* ``failed_jobs (created_at)``: the last 24 hours of failures, requeued or not.
-* ``failed_jobs (created_at) WHERE status = 'failed'``: open jobs only (metrics, every `jobs requeue`
-  filter). Partial: SQLite's statistics only say status has two values, so it would scan the table
-  for ``status = 'failed'`` rather than use an index on (status, ...).
+* ``failed_jobs (created_at, task_name, error_class, error_code)``: the last 24 hours of failures by
+  kind, requeued or not, read from the index alone.
+* ``failed_jobs (task_name, error_class, created_at) WHERE status = 'failed'``: open jobs only (the
+  metrics by kind, every `jobs requeue` filter). Partial: SQLite's statistics only say status has two
+  values, so it would scan the table for ``status = 'failed'`` rather than use an index on (status, ...).
 * ``social_posts (status, scheduled_at)``: approved or publishing posts due within the hour that are
   not yet on Facebook.
 * ``page_insights (integration_id, fetched_at)``: the age of each Page's last insights pull (one
@@ -25,8 +26,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('failed_jobs', schema=None) as batch_op:
-        batch_op.create_index('ix_failed_jobs_created_at', ['created_at'], unique=False)
-        batch_op.create_index('ix_failed_jobs_open_created_at', ['created_at'], unique=False,
+        batch_op.create_index('ix_failed_jobs_created_at_kind', ['created_at', 'task_name', 'error_class', 'error_code'],
+                              unique=False)
+        batch_op.create_index('ix_failed_jobs_open_kind', ['task_name', 'error_class', 'created_at'], unique=False,
                               sqlite_where=sa.text("status = 'failed'"), postgresql_where=sa.text("status = 'failed'"))
     with op.batch_alter_table('social_posts', schema=None) as batch_op:
         batch_op.create_index('ix_social_posts_status_scheduled_at', ['status', 'scheduled_at'], unique=False)
@@ -41,5 +43,5 @@ def downgrade() -> None:
     with op.batch_alter_table('social_posts', schema=None) as batch_op:
         batch_op.drop_index('ix_social_posts_status_scheduled_at')
     with op.batch_alter_table('failed_jobs', schema=None) as batch_op:
-        batch_op.drop_index('ix_failed_jobs_open_created_at')
-        batch_op.drop_index('ix_failed_jobs_created_at')
+        batch_op.drop_index('ix_failed_jobs_open_kind')
+        batch_op.drop_index('ix_failed_jobs_created_at_kind')
