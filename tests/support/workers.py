@@ -6,14 +6,18 @@ can SIGKILL exactly the process that holds a task, and two workers really race f
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
+from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
+
+from support.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,14 +40,18 @@ class WorkerProcess:
                "--without-mingle", "--without-gossip", "--loglevel", "INFO"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def ready() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"worker {self.name} exited at start:\n{self.read_log()[-4000:]}")
-            if b" ready." in self.log_path.read_bytes():
-                return self
-            time.sleep(0.1)
-        raise RuntimeError(f"worker {self.name} not ready in {timeout}s:\n{self.read_log()[-4000:]}")
+            return b" ready." in self.log_path.read_bytes()
+
+        try:
+            wait_for(ready, timeout, interval=0.1, what=f"worker {self.name} ready")
+        except AssertionError:
+            raise RuntimeError(f"worker {self.name} not ready in {timeout}s:\n{self.read_log()[-4000:]}") from None
+        return self
 
     def read_log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -71,3 +79,45 @@ class WorkerProcess:
                 self.kill()
         if getattr(self, "_log", None):
             self._log.close()
+
+
+# Celery's own lines about each message: "Task NAME[ID] received" when a worker takes it, and one
+# line when that run ends ("succeeded in 0.1s: {...}", "raised unexpected: ...", "retry: ...").
+_TASK_LINE = re.compile(r"^Task (?P<name>[\w.]+)\[(?P<id>[0-9a-f-]+)\] (?P<rest>.*)$", re.S)
+
+
+def _task_lines(log_text: str) -> Iterable[tuple[dict[str, Any], re.Match[str]]]:
+    for line in log_text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        match = _TASK_LINE.match(str(record.get("event", "")))
+        if match:
+            yield record, match
+
+
+def task_runs(log_text: str, name: str, post_id: str | None = None) -> list[str]:
+    """How each finished run of task ``name`` ended, in log order (of ``post_id`` when given): the
+    text after ``Task NAME[ID]``, e.g. ``succeeded in 0.02s: {'post_id': ..., 'status': 'skipped'}``.
+    Runs still going, or killed, are not listed."""
+    return [match["rest"] for record, match in _task_lines(log_text)
+            if match["name"] == name and record.get("logger") == "celery.app.trace"
+            and (post_id is None or record.get("post_id") == post_id)]
+
+
+def settled(log_text: str, redis_client: Any, queues: Iterable[str] = ("publish", "default", "insights")) -> bool:
+    """Nothing left to run: the queues are empty, nothing is reserved by a worker, and every message a
+    worker took has finished its run (a wake-up held for its countdown counts as not finished)."""
+    if any(redis_client.llen(queue) for queue in queues) or redis_client.hlen("unacked"):
+        return False
+    received: Counter[str] = Counter()
+    ended: Counter[str] = Counter()
+    for record, match in _task_lines(log_text):
+        if match["rest"] == "received":
+            received[match["id"]] += 1
+        elif record.get("logger") == "celery.app.trace":
+            ended[match["id"]] += 1  # a retry keeps the task id: count runs, not ids
+    return all(ended[task_id] >= count for task_id, count in received.items())

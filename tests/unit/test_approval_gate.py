@@ -1,11 +1,18 @@
 """The approval gate, as plain functions: hash-bound approval, refusals audited, publish gate."""
 
-from models import PostEvent, PostStatus, SocialPost, Tenant
+from datetime import timedelta
+
+import pytest
+import structlog
+
+from models import PostEvent, PostStatus, SocialPost, Tenant, utcnow
 from models.db import transaction
 from support.factories import connect, make_tenant
+from support.pipeline import events, row_values
 from tasks.approval import approve, reject
 from tasks.intake import intake
-from tasks.publisher import gate_problem
+from tasks.publisher import Publisher, claim, gate_problem
+from worker.settings import get_settings
 
 
 def _post(tenant_id, message="Hello"):
@@ -71,3 +78,77 @@ def test_publish_gate_checks_hash_tenant_and_integration(db, monkeypatch):
         mine.status = "needs_reconnect"
         assert "reconnect" in gate_problem(post, tenant, mine)
         s.rollback()
+
+
+# ----------------------------------------------------------------------------- the claim's status condition
+
+def _approved_post(monkeypatch):
+    monkeypatch.setattr("tasks.approval.enqueue", lambda *a, **k: None)
+    tenant_id = make_tenant()
+    connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
+    post_id = _post(tenant_id)
+    with transaction() as s:
+        assert approve(s, post_id, "ann", s.get(SocialPost, post_id).content_hash).accepted
+    return post_id
+
+
+def _cancel(post_id, monkeypatch):
+    """The UI's cancel_post, run in this process (no Graph call: the post is not on the Page yet)."""
+    from tasks.publishing import cancel_post
+
+    monkeypatch.setattr("tasks.publishing._client_for", lambda *a, **k: pytest.fail("cancel called Graph"))
+    try:
+        assert cancel_post(post_id)["status"] == PostStatus.CANCELLED
+    finally:
+        structlog.contextvars.clear_contextvars()  # the task bound its ids to this process's log context
+
+
+def _on_facebook(post_id, status):
+    """The row as Publisher.complete leaves it once the post is on the Page."""
+    with transaction() as s:
+        post = s.get(SocialPost, post_id)
+        post.status, post.external_id = status, "p1_1001"
+        post.publish_url, post.graph_ids, post.attempts = "https://www.facebook.com/p1/posts/1001", {"post_id": "p1_1001"}, 1
+        post.publish_mode = {"scheduled": "scheduled", "published": "live", "platform_draft": "draft"}[status]
+        post.lease_owner = post.lease_expires_at = post.due_at = post.enqueued_at = None
+        post.published_at = utcnow() if status == PostStatus.PUBLISHED else None
+
+
+@pytest.mark.parametrize("state", [PostStatus.CANCELLED, PostStatus.SCHEDULED, PostStatus.PUBLISHED,
+                                   PostStatus.PLATFORM_DRAFT])
+def test_claim_refuses_a_post_cancelled_after_approval_or_already_on_facebook(db, monkeypatch, state):
+    """Only `approved` (or `publishing` with a dead lease) can be claimed. A cancelled post and a post
+    already on the Page have no due time left, so the status is all that stops a stale or replayed
+    publish_post message: the claim must lose and leave the row exactly as it was."""
+    post_id = _approved_post(monkeypatch)
+    if state == PostStatus.CANCELLED:
+        _cancel(post_id, monkeypatch)
+    else:
+        _on_facebook(post_id, state)
+    before = row_values(post_id)
+    assert before["status"] == state and before["due_at"] is None
+    later = utcnow() + timedelta(days=400)  # past every due time and lease: only the status can refuse
+
+    with transaction() as s:
+        assert claim(s, post_id, "intruder", get_settings(), now=later) is False
+    assert row_values(post_id) == before
+
+    # The publisher a publish_post message runs: claim lost, nothing loaded, no Graph client made.
+    publisher = Publisher(post_id, "intruder", get_settings(), lambda integration: pytest.fail("a Graph client"))
+    assert publisher.claim_and_load() is False and publisher.snap is None
+    assert row_values(post_id) == before
+    if state == PostStatus.CANCELLED:
+        assert events(post_id).count("publish_refused") == 2  # each refused message is audited
+
+
+def test_claim_takes_an_approved_due_post_once(db, monkeypatch):
+    """The other side of the condition: the same claim wins for a due approved post, exactly once."""
+    post_id = _approved_post(monkeypatch)
+    due = row_values(post_id)["due_at"]
+    with transaction() as s:
+        assert claim(s, post_id, "early", get_settings(), now=due - timedelta(seconds=1)) is False  # not due yet
+        assert claim(s, post_id, "first", get_settings(), now=due) is True
+    with transaction() as s:
+        assert claim(s, post_id, "second", get_settings(), now=due) is False
+    row = row_values(post_id)
+    assert (row["status"], row["lease_owner"], row["attempts"]) == (PostStatus.PUBLISHING, "first", 1)
