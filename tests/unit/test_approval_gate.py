@@ -1,18 +1,20 @@
-"""The approval gate, as plain functions: hash-bound approval, refusals audited, publish gate."""
+"""The approval gate, as plain functions: hash-bound approval, refusals audited, publish gate, the
+claim's status condition, and rule 2 (nothing goes live without the tenant's opt-in)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import structlog
+from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from models import PostEvent, PostStatus, SocialPost, Tenant, utcnow
+from models import ContentType, PostEvent, PostStatus, SocialPost, Tenant, utcnow
 from models.db import transaction
 from support.factories import connect, make_tenant
 from support.pipeline import events, row_values
 from tasks.approval import approve, reject
 from tasks.intake import intake
-from tasks.publisher import Publisher, claim, gate_problem
-from worker.settings import get_settings
+from tasks.publisher import Publisher, Snapshot, claim, gate_problem
+from worker.settings import Settings, get_settings
 
 
 def _post(tenant_id, message="Hello"):
@@ -152,3 +154,53 @@ def test_claim_takes_an_approved_due_post_once(db, monkeypatch):
         assert claim(s, post_id, "second", get_settings(), now=due) is False
     row = row_values(post_id)
     assert (row["status"], row["lease_owner"], row["attempts"]) == (PostStatus.PUBLISHING, "first", 1)
+
+
+# ----------------------------------------------------------------------------- rule 2: never live without opt-in
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def _mode(auto_publish, content_type, scheduled_at):
+    snap = Snapshot(post_id="p", tenant_id="t", integration=None, content_type=content_type,  # type: ignore[arg-type]
+                    message="hello", link=None, media=[], scheduled_at=scheduled_at, auto_publish=auto_publish,
+                    graph_ids={}, intent={})
+    publisher = Publisher("p", "owner", Settings.from_env({}), lambda integration: pytest.fail("a Graph client"))
+    return publisher.choose_mode(snap, NOW)
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(offset=st.one_of(st.none(), st.timedeltas(min_value=timedelta(days=-800), max_value=timedelta(days=800))),
+       content_type=st.sampled_from([c.value for c in ContentType]))
+def test_without_auto_publish_no_time_offset_ever_goes_live(offset, content_type):
+    """Past, due, minutes away, inside or beyond the scheduling window, no time at all: a tenant that
+    did not opt in gets a Facebook-scheduled post or a platform draft, never a live post."""
+    mode, scheduled_at, wait_until = _mode(False, content_type, None if offset is None else NOW + offset)
+    assert mode in ("scheduled", "draft"), (mode, offset)
+    if mode == "scheduled":
+        assert scheduled_at is not None and scheduled_at - NOW >= timedelta(minutes=10)  # Facebook's minimum
+    else:
+        assert scheduled_at is None and wait_until is None
+
+
+@pytest.mark.parametrize(("offset", "expected"), [
+    (timedelta(days=-1), ("live", None, None)),
+    (timedelta(0), ("live", None, None)),
+    (timedelta(days=2), ("live", None, NOW + timedelta(days=2))),  # waits for its slot, then goes live
+])
+def test_with_auto_publish_the_post_goes_live_at_its_slot(offset, expected):
+    assert _mode(True, "text", NOW + offset) == expected
+
+
+def test_a_tenant_is_not_opted_in_by_default(db):
+    from tasks.tenancy import create_tenant
+
+    with transaction() as s:
+        tenant_id = create_tenant(s, name="Default").id
+        bare = Tenant(name="Bare", timezone="UTC")
+        s.add(bare)
+        s.flush()
+        bare_id = bare.id
+    with transaction() as s:
+        assert s.get(Tenant, tenant_id).auto_publish is False
+        assert s.get(Tenant, bare_id).auto_publish is False
