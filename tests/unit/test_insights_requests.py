@@ -16,9 +16,11 @@ from structlog.testing import capture_logs
 
 from graph.client import GraphClient, InsightSeries
 from graph.errors import InvalidRequest, NotFound
+from graph.sandbox import series as sandbox_series
 from models import Integration
 from tasks.domain.page_insights import (
     DEFAULT_METRICS,
+    DEPRECATED_METRICS,
     PullPlan,
     fetch_insights,
     insight_rows,
@@ -206,6 +208,36 @@ def test_deprecated_names_are_mapped_with_a_warning():
     warned = {e["metric"]: e["replacement"] for e in logs if e["event"] == "insights_metric_deprecated"}
     assert warned["page_impressions"] == "page_media_view" and warned["page_fans"] == "page_follows"
     assert len(warned) == 5
+
+
+# Page metrics Meta retired on 2025-06-15 and 2025-11-15 (asking for one is error 100), and the
+# metric that replaces each: written out here, independently of tasks.domain.page_insights.
+RETIRED_PAGE_METRICS = {
+    "page_impressions": "page_media_view",
+    "page_impressions_unique": "page_total_media_view_unique",
+    "page_fans": "page_follows",
+    "page_engaged_users": "page_post_engagements",
+    "page_fan_adds": "page_daily_follows_unique",
+    "page_fan_removes": "page_daily_unfollows_unique",
+}
+RETIRED_WITHOUT_REPLACEMENT = {"page_impressions_paid", "page_impressions_organic", "page_impressions_viral",
+                               "page_impressions_nonviral"}
+
+
+def test_the_default_metric_set_asks_for_no_retired_metric():
+    retired = set(RETIRED_PAGE_METRICS) | RETIRED_WITHOUT_REPLACEMENT | set(DEPRECATED_METRICS)
+    assert not retired & set(DEFAULT_METRICS), sorted(retired & set(DEFAULT_METRICS))
+    assert not retired & set(resolve_metrics(None))
+    # The sandbox refuses retired metrics as Graph does; it must accept every default one.
+    assert [m for m in DEFAULT_METRICS if sandbox_series.deprecated_replacement(m) is not None] == []
+
+
+def test_every_retired_metric_maps_to_its_current_replacement():
+    for retired, replacement in RETIRED_PAGE_METRICS.items():
+        assert DEPRECATED_METRICS.get(retired) == replacement, retired
+        assert resolve_metrics([retired]) == [replacement]
+    for retired, replacement in DEPRECATED_METRICS.items():
+        assert replacement in DEFAULT_METRICS and replacement not in DEPRECATED_METRICS, (retired, replacement)
 
 
 def test_default_set_and_dropped_metrics():
