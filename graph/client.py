@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Literal, Mapping, Protocol, Sequence
@@ -30,6 +31,7 @@ from graph.errors import (
     Ambiguous,
     GraphError,
     NotFound,
+    RequestTooLarge,
     error_from_exception,
     error_from_response,
 )
@@ -46,12 +48,29 @@ PUBLISHED_POST_FIELDS = (
     "reactions.summary(true).limit(0),comments.summary(true).limit(0)"
 )
 MANAGED_PAGE_FIELDS = "id,name,access_token,tasks"
+# Posts per page of /published_posts. 50, not Graph's 100 maximum: with an insights expansion per post,
+# 100 draws code 1 "reduce the amount of data"; 50 keeps a Page with up to 50 recent posts at one call.
+# On that error the page is halved (cursor kept) down to the floor, then the read fails.
+PUBLISHED_PAGE_SIZE = 50
+MIN_PAGE_SIZE = 5
 INSIGHTS_MAX_RANGE = timedelta(days=90)
 INSIGHTS_MAX_PAGES_PER_RANGE = 20
 _URL_SECRET_PARAMS = frozenset({"access_token", "appsecret_proof"})
 
 VideoState = Literal["PUBLISHED", "SCHEDULED", "DRAFT"]
 When = datetime | int | float
+
+
+_GRAPH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def graph_id(value: Any) -> str | None:
+    """``value`` when it is a well-formed Graph id (a short string of digits, ``_`` and the like), else None.
+
+    Graph sends ids as strings; a number (which JSON may have rounded past 2**53), a list or an
+    object is a malformed answer, never something to store as an ``external_id``.
+    """
+    return value if isinstance(value, str) and _GRAPH_ID.match(value) else None
 
 
 def token_fingerprint(token: str) -> str:
@@ -133,10 +152,21 @@ def _publish_fields(published: bool, scheduled_at: When | None) -> dict[str, Any
     return {"published": _flag(published)}
 
 
+def _with_limit(url: str, limit: int) -> str:
+    """``url`` (a ``paging.next`` link) with its ``limit`` replaced, every other parameter (the cursor) kept."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "limit"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("limit", str(limit))])))
+
+
 def _strip_url_secrets(url: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _URL_SECRET_PARAMS]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _path_only(target: str) -> str:
+    return urlsplit(target).path or target
 
 
 def _insight_time(value: date) -> str | int:
@@ -308,13 +338,24 @@ class GraphClient:
         *,
         max_pages: int | None = None,
         follow: Callable[[str], bool] | None = None,
+        shrink_to: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield each response body, following ``paging.next`` (token stripped) while it has data."""
+        """Yield each response body, following ``paging.next`` (token stripped) while it has data.
+
+        ``shrink_to``: on code 1 "reduce the amount of data", ask the same page again (same cursor)
+        with half the ``limit``, down to this floor; past it, raise ``RequestTooLarge``.
+        """
         seen: set[str] = set()
         query: Mapping[str, Any] | None = params
         pages = 0
         while True:
-            body = self._call("GET", target, params=query)
+            try:
+                body = self._call("GET", target, params=query)
+            except RequestTooLarge as error:
+                if shrink_to is None:
+                    raise
+                target, query = self._smaller(target, query, error, shrink_to)
+                continue
             pages += 1
             yield body
             next_url = (body.get("paging") or {}).get("next")
@@ -328,6 +369,26 @@ class GraphClient:
                 return
             seen.add(next_url)
             target, query = next_url, None  # the next URL already carries every parameter
+
+    def _smaller(self, target: str, query: Mapping[str, Any] | None, error: RequestTooLarge,
+                 floor: int) -> tuple[str, Mapping[str, Any] | None]:
+        """The same request with half the page size (at least ``floor``), or ``RequestTooLarge`` at the floor."""
+        current = query.get("limit") if query is not None else dict(parse_qsl(urlsplit(target).query)).get("limit")
+        try:
+            limit = int(current) if current is not None else 25  # Graph's default page size
+        except (TypeError, ValueError):
+            limit = 25
+        if limit <= floor:
+            raise RequestTooLarge(
+                f"{error.graph_message} (already at {limit} items per page, socialcal's floor: "
+                f"{_path_only(target)} cannot be read in smaller pages)",
+                code=error.code, subcode=error.subcode, type=error.type, fbtrace_id=error.fbtrace_id,
+                http_status=error.http_status, usage=error.usage) from None
+        smaller = max(floor, limit // 2)
+        log.warning("graph.page_size_halved", path=_path_only(target), limit=smaller, was=limit)
+        if query is not None:
+            return target, {**query, "limit": smaller}
+        return _with_limit(target, smaller), None
 
     def _items(self, target: str, params: Mapping[str, Any], *, max_pages: int | None = None) -> list[dict[str, Any]]:
         return [
@@ -500,13 +561,16 @@ class GraphClient:
         since: When | None = None,
         max_pages: int | None = None,
         follow: Callable[[str], bool] | None = None,
+        limit: int = PUBLISHED_PAGE_SIZE,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Published posts one result page (up to 100) at a time, so a caller can stop early;
-        ``fields`` may add field expansions such as ``insights.metric(post_media_view)``."""
-        params: dict[str, Any] = {"fields": fields, "limit": 100}
+        """Published posts one result page (``limit``, halved on "reduce the amount of data") at a
+        time, so a caller can stop early; ``fields`` may add field expansions such as
+        ``insights.metric(post_media_view)``."""
+        params: dict[str, Any] = {"fields": fields, "limit": limit}
         if since is not None:
             params["since"] = unix_seconds(since)
-        for body in self._pages(f"{page_id}/published_posts", params, max_pages=max_pages, follow=follow):
+        for body in self._pages(f"{page_id}/published_posts", params, max_pages=max_pages, follow=follow,
+                                shrink_to=MIN_PAGE_SIZE):
             yield [item for item in (body.get("data") or []) if isinstance(item, dict)]
 
     # ----------------------------------------------------------------------------- insights

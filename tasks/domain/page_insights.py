@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from graph.client import GraphClient, InsightSeries
-from graph.errors import InvalidRequest, NotFound
+from graph.errors import InvalidRequest, NotFound, RequestTooLarge
 from models import Integration, IntegrationStatus, PageInsight, Tenant, TenantStatus
 from models.db import transaction
 from tasks.domain.clients import client_for_integration
@@ -213,11 +213,27 @@ def _is_metric_rejection(error: InvalidRequest, metrics: Sequence[str]) -> bool:
 def _fetch_range(client: GraphClient, page_id: str, metrics: list[str], since: date, until: date,
                  dropped: list[str]) -> dict[str, InsightSeries]:
     """One request for every metric; on an invalid-metric error drop the metric Graph names (cheap),
-    else split the list in halves until the bad one is alone. Appends rejected metrics to ``dropped``."""
+    else split the list in halves until the bad one is alone. Appends rejected metrics to ``dropped``.
+
+    On code 1 "reduce the amount of data" the request is made smaller: half the metrics each, or,
+    for a single metric, half the range each; one metric for one day that is still too much fails
+    (``RequestTooLarge``, which the task fails rather than repeats)."""
     if not metrics:
         return {}
     try:
         return client.page_insights(page_id, metrics, since=since, until=until, period=PERIOD)
+    except RequestTooLarge:
+        if len(metrics) == 1 and (until - since).days <= 1:
+            raise
+        log.warning("insights_request_split", page_id=page_id, metrics=len(metrics), days=(until - since).days)
+        if len(metrics) == 1:
+            middle_day = since + timedelta(days=(until - since).days // 2)
+            first = _fetch_range(client, page_id, metrics, since, middle_day, dropped)
+            second = _fetch_range(client, page_id, metrics, middle_day, until, dropped)
+            return _joined(first, second)
+        middle = len(metrics) // 2
+        left = _fetch_range(client, page_id, metrics[:middle], since, until, dropped)
+        return {**left, **_fetch_range(client, page_id, metrics[middle:], since, until, dropped)}
     except InvalidRequest as error:
         if not _is_metric_rejection(error, metrics):
             raise
@@ -231,6 +247,16 @@ def _fetch_range(client: GraphClient, page_id: str, metrics: list[str], since: d
     middle = len(metrics) // 2
     left = _fetch_range(client, page_id, metrics[:middle], since, until, dropped)
     return {**left, **_fetch_range(client, page_id, metrics[middle:], since, until, dropped)}
+
+
+def _joined(first: dict[str, InsightSeries], second: dict[str, InsightSeries]) -> dict[str, InsightSeries]:
+    """Two consecutive ranges of the same metrics as one series each."""
+    out = dict(first)
+    for name, series in second.items():
+        known = out.get(name)
+        out[name] = series if known is None else InsightSeries(
+            name, known.period or series.period, [*known.values, *series.values], known.title, known.description)
+    return out
 
 
 def fetch_insights(client: GraphClient, plan: PullPlan) -> Fetched:

@@ -258,7 +258,7 @@ def test_post_metrics_come_from_one_field_expanded_listing(rsps, client):
     readings = fetch_readings(client, PAGE, ours, since)
     assert len(rsps.calls) == 1  # every post found on the first page: no second call
     q = query(rsps.calls[0])
-    assert q["fields"] == POST_FIELDS and q["limit"] == "100" and q["since"] == str(int(since.timestamp()))
+    assert q["fields"] == POST_FIELDS and q["limit"] == "50" and q["since"] == str(int(since.timestamp()))
     for expansion in ("reactions.summary(true).limit(0)", "comments.summary(true).limit(0)", "shares",
                       "insights.metric(post_media_view)"):
         assert expansion in q["fields"].split(",")
