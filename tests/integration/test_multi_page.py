@@ -139,3 +139,25 @@ def test_pause_and_disconnect_make_approved_posts_wait_and_resume_and_reconnect_
     assert_exactly_once(sandbox, north.page_id, ["waits for resume"])
     assert_exactly_once(sandbox, south.page_id, ["waits for reconnect"])
     assert events(waiting)[-4:] == ["publish_held", "hold_released", "publish_intent", "scheduled"]
+
+
+def test_a_bad_cadence_stored_behind_the_cli_fails_the_plan_task_as_a_bad_message(db, sandbox, workers):
+    from models import FailedJob, Tenant
+
+    workers.start()
+    page = sandbox.add_page(name="Broken Cadence")
+    tenant_id = run("tenant", "add", "--name", "Broken").strip()
+    run("facebook", "connect", "--tenant", tenant_id, "--page-id", page.page_id, "--page-token", page.token)
+    with transaction() as session:  # as SQL or an older version might have left it
+        session.get(Tenant, tenant_id).cadence = {"weekdays": "mon", "times": ["10:00"]}
+    app.send_task("calendar.plan_month", args=[tenant_id, _next_month()])
+
+    def failed() -> Any:
+        with transaction() as session:
+            job = session.query(FailedJob).filter_by(task_name="calendar.plan_month").one_or_none()
+            return None if job is None else (job.error_class, job.error_message)
+
+    error_class, message = wait_for(failed, 30, what="the plan task's failed_jobs row")
+    assert error_class == "BadMessage"
+    assert "cadence.weekdays: expected a list, got str 'mon'" in message and "\n" not in message
+    assert _count(SocialCalendar, tenant_id=tenant_id) == 0
