@@ -48,7 +48,18 @@ def test_one_calendar_per_page_and_month(db):
             s.flush()
 
 
-def _at_revision_0001(backend: str, tmp_path) -> str:
+def _before_calendars_per_page() -> str:
+    """The revision just before the calendars-per-Page migration (whatever it is chained after)."""
+    from alembic.script import ScriptDirectory
+
+    from models.migrate import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    (mine,) = [r for r in scripts.walk_revisions() if "issue13_calendars_per_page" in (r.path or "")]
+    return str(mine.down_revision)
+
+
+def _before_revision(backend: str, tmp_path) -> str:
     import uuid
 
     from models.migrate import upgrade
@@ -66,19 +77,19 @@ def _at_revision_0001(backend: str, tmp_path) -> str:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url, "0001")
+    upgrade(url, _before_calendars_per_page())
     return url
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_migration_0002_binds_legacy_calendars_of_single_page_tenants_only(backend, tmp_path):
+def test_calendars_per_page_migration_binds_legacy_calendars_of_single_page_tenants_only(backend, tmp_path):
     from sqlalchemy import create_engine, text
 
     from models.db import normalize_url
     from models.migrate import upgrade
     from tests.support.stack import drop_database
 
-    url = _at_revision_0001(backend, tmp_path)
+    url = _before_revision(backend, tmp_path)
     engine = create_engine(normalize_url(url))
     now = "2026-11-01 00:00:00"
     try:

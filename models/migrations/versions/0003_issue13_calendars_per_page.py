@@ -18,8 +18,8 @@ active Page).
 Downgrade drops the new columns and restores the ``(tenant_id, month)`` unique constraint; it fails
 when a tenant has calendars for several Pages in one month, which the old schema cannot hold.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 22:03:29.897095
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
