@@ -49,12 +49,24 @@ class ContentType(StrEnum):
 
 
 class SocialCalendar(Base):
+    """One Page's month: the unique (integration, month) row is the planning lock.
+
+    ``integration_id`` is NULL only for calendars planned tenant-wide before calendars were per Page
+    (migration 0002 binds those of single-Page tenants); the planner leaves such a month alone.
+    ``planning_notes`` says how the month was planned: the cadence used and which times were chosen
+    and why (configured times, or the Page's best times and from how many posts).
+    """
+
     __tablename__ = "social_calendars"
-    __table_args__ = (UniqueConstraint("tenant_id", "month"),)
+    __table_args__ = (UniqueConstraint("integration_id", "month"),
+                      Index("ix_social_calendars_tenant_id_month", "tenant_id", "month"))
 
     id: Mapped[str] = id_column()
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    integration_id: Mapped[str | None] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"),
+                                                       nullable=True)
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    planning_notes: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     slots: Mapped[list["CalendarSlot"]] = relationship(back_populates="calendar", order_by="CalendarSlot.scheduled_at")
@@ -67,6 +79,9 @@ class CalendarSlot(Base):
     id: Mapped[str] = id_column()
     calendar_id: Mapped[str] = mapped_column(ForeignKey("social_calendars.id", ondelete="CASCADE"))
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # The Page the slot is for (its calendar's); NULL only on legacy tenant-wide slots.
+    integration_id: Mapped[str | None] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"),
+                                                       nullable=True, index=True)
     scheduled_at: Mapped[datetime]
     content_type: Mapped[str] = mapped_column(String(16))
     theme: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -124,6 +139,9 @@ class SocialPost(Base):
     publish_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Why an approved post is held back by an operator's decision (tenant paused, Page disconnected);
+    # cleared when the post passes the gate again. Nothing is lost: resume or reconnect sends it.
+    hold_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

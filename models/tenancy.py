@@ -69,6 +69,8 @@ class Integration(Base):
     external_account_id: Mapped[str] = mapped_column(String(64))
     api_key: Mapped[str] = mapped_column(Text)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # This Page's changes to the tenant's cadence (only the keys it overrides); None = the tenant's.
+    cadence_override: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     status: Mapped[str] = mapped_column(String(24), default=IntegrationStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

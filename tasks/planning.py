@@ -25,7 +25,7 @@ def plan_month_task(self: SocialcalTask, tenant_id: Any, month: Any, **_unknown:
             result = planning.plan_month(session, tenant_id, month)
     except planning.PlanningError as error:
         raise BadMessage(str(error)) from None
-    return {"calendar_id": result.calendar_id, "created": result.created, "slots": len(result.slot_ids)}
+    return result.as_dict()
 
 
 @shared_task(name=TaskName.PLAN_NEXT_MONTH.value, base=SocialcalTask, bind=True)

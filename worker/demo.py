@@ -2,11 +2,14 @@
 
 SQLite in a named file, a real Celery worker in this process (threads; an in-memory broker, or
 Redis when ``SOCIALCAL_BROKER_URL`` points at a live one), the sandbox Graph server on a free
-loopback port and fresh encryption keys. Three tenants connect their Pages through user tokens,
-plan next month, get copy from a clearly labelled demo writer (one output invalid on purpose),
+loopback port and fresh encryption keys. Three tenants connect their Pages through user tokens (one
+of them a bakery whose user token manages two Pages, planned per Page), plan next month, get copy
+from a clearly labelled demo writer that answers each slot without naming a Page (the slot knows it;
+one output invalid on purpose),
 have most posts approved and one rejected, publish, pull 90 days of insights, find the planted
 anomaly and build a report input. Everything goes through the broker and the worker, as in
-production; only the writer and the approver are played by this module.
+production; only the writer and the approver are played by this module. The summary has one row per
+Page.
 """
 
 from __future__ import annotations
@@ -41,20 +44,27 @@ from worker.app import app
 from worker.core.logging import configure_logging
 from worker.core.settings import get_settings
 
+# (tenant, time zone, auto-publish, the Pages its user token manages)
 DEMO_TENANTS = (
-    ("Northwind Bakery", "Europe/Berlin", False),
-    ("Harbor Bikes", "America/New_York", False),
-    ("Lumen Studio", "Asia/Tokyo", True),
+    ("Northwind Bakery", "Europe/Berlin", False, ("Northwind Bakery", "Northwind Bakery Outlet")),
+    ("Harbor Bikes", "America/New_York", False, ("Harbor Bikes",)),
+    ("Lumen Studio", "Asia/Tokyo", True, ("Lumen Studio",)),
 )
 DEMO_WRITER = "demo-writer (canned copy, not an AI)"
+
+
+@dataclass(frozen=True)
+class PageRun:
+    page_id: str
+    integration_id: str
+    name: str
 
 
 @dataclass
 class TenantRun:
     tenant_id: str
     name: str
-    page_id: str
-    integration_id: str
+    pages: list[PageRun]
     auto_publish: bool
     post_ids: list[str] = field(default_factory=list)
 
@@ -108,10 +118,10 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise click.ClickException(f"demo timed out waiting for {what}")
 
 
-def demo_copy(slot: Any, index: int, tenant_name: str) -> dict[str, Any]:
+def demo_copy(slot: Any, index: int, page_name: str) -> dict[str, Any]:
     """The demo writer: canned, labelled copy for a slot, routed by the slot's content type."""
     theme = slot.theme or "news"
-    payload: dict[str, Any] = {"message": f"[demo] {tenant_name}: {theme} #{index + 1}",
+    payload: dict[str, Any] = {"message": f"[demo] {page_name}: {theme} #{index + 1}",
                                "writer_run_id": DEMO_WRITER}
     if slot.content_type == "link":
         payload["link"] = "https://example.com/socialcal-demo"
@@ -134,14 +144,16 @@ class Demo:
 
     def connect_pages(self, sandbox: Any) -> None:
 
-        for number, (name, tz, auto) in enumerate(DEMO_TENANTS, start=1):
+        for number, (name, tz, auto, page_names) in enumerate(DEMO_TENANTS, start=1):
             user_token = f"EAADemoUser{number}{self.nonce}" + "x" * 16
-            sandbox.add_page(name=f"{name} Page", user_token=user_token, anomaly=number != 2)
+            for page_name in page_names:  # one user token managing every Page of the tenant
+                sandbox.add_page(name=f"{page_name} Page", user_token=user_token, anomaly=number != 2)
             with transaction() as session:
                 tenant = create_tenant(session, name=name, timezone=tz, auto_publish=auto)
                 connected = connect_user_token(session, get_cipher(), client_for_token(user_token, purpose="publish"),
-                                               tenant_id=tenant.id)[0]
-                self.runs.append(TenantRun(tenant.id, name, connected.page_id, connected.integration_id, auto))
+                                               tenant_id=tenant.id)
+                pages = [PageRun(c.page_id, c.integration_id, c.page_name) for c in connected]  # /me/accounts order
+                self.runs.append(TenantRun(tenant.id, name, pages, auto))
 
     def plan(self) -> str:
 
@@ -164,16 +176,20 @@ class Demo:
         now = datetime.now(timezone.utc)
         expected = 0
         for run_index, run in enumerate(self.runs):
+            page_names = {page.integration_id: page.name for page in run.pages}
             for index, slot in enumerate(self._slots(run)):
+                # Answered like a writer request: the slot names the Page, so the output does not.
                 payload = {"tenant_id": run.tenant_id, "slot_id": slot.id, "platform": "facebook",
-                           **demo_copy(slot, index, run.name)}
+                           **demo_copy(slot, index, page_names.get(slot.integration_id, run.name))}
                 if run_index == 0 and index == 1:
                     payload["media"] = [{"url": "http://insecure.example/not-https.jpg", "type": "image"}]
                 app.send_task("posts.intake", args=[payload])
                 expected += 1
-            # One post for right now: a platform draft (or, with auto-publish, a live post).
+            # One post for right now: a platform draft (or, with auto-publish, a live post). It has no
+            # slot, so it names its Page.
             soon = now + (timedelta(minutes=-1) if run.auto_publish else timedelta(minutes=5))
             app.send_task("posts.intake", args=[{"tenant_id": run.tenant_id, "platform": "facebook",
+                                                 "integration_id": run.pages[0].integration_id,
                                                  "message": f"[demo] {run.name}: today's special",
                                                  "scheduled_at": soon.isoformat(), "writer_run_id": DEMO_WRITER}])
             expected += 1
@@ -219,8 +235,8 @@ class Demo:
 
     def insights(self) -> None:
 
-        for run in self.runs:
-            app.send_task("insights.pull_page", args=[run.integration_id])
+        for page in (page for run in self.runs for page in run.pages):
+            app.send_task("insights.pull_page", args=[page.integration_id])
 
         def found() -> bool:
             with transaction() as session:
@@ -244,25 +260,27 @@ class Demo:
         wait_until(built, 30, "report inputs")
 
     def summary(self, sandbox: Any) -> list[dict[str, Any]]:
-
+        """One row per Page: what was planned for it, written, decided and published."""
         stats = sandbox.stats()
         calls_by_page = stats.get("calls_by_page") or {}
         rows = []
         with transaction() as session:
             for run in self.runs:
-                posts = session.query(SocialPost).filter_by(tenant_id=run.tenant_id).all()
-                count = lambda *s: sum(1 for p in posts if p.status in s)  # noqa: E731
-                rows.append({
-                    "tenant": run.name + (" (auto-publish)" if run.auto_publish else ""),
-                    "planned": session.query(CalendarSlot).filter_by(tenant_id=run.tenant_id).count(),
-                    "written": len(posts), "invalid": count("invalid"),
-                    "approved": sum(1 for p in posts if p.approved_by),
-                    "waiting": count("approved"), "rejected": count("rejected"),
-                    "scheduled": count("scheduled"), "drafts": count("platform_draft"),
-                    "published": count("published"), "failed": count("failed"),
-                    "graph_calls": int(calls_by_page.get(run.page_id, 0)),
-                    "anomalies": session.query(InsightAnomaly).filter_by(tenant_id=run.tenant_id).count(),
-                })
+                for page in run.pages:
+                    posts = session.query(SocialPost).filter_by(tenant_id=run.tenant_id,
+                                                                integration_id=page.integration_id).all()
+                    count = lambda *s: sum(1 for p in posts if p.status in s)  # noqa: E731
+                    rows.append({
+                        "tenant": run.name + (" (auto-publish)" if run.auto_publish else ""), "page": page.name,
+                        "planned": session.query(CalendarSlot).filter_by(integration_id=page.integration_id).count(),
+                        "written": len(posts), "invalid": count("invalid"),
+                        "approved": sum(1 for p in posts if p.approved_by),
+                        "waiting": count("approved"), "rejected": count("rejected"),
+                        "scheduled": count("scheduled"), "drafts": count("platform_draft"),
+                        "published": count("published"), "failed": count("failed"),
+                        "graph_calls": int(calls_by_page.get(page.page_id, 0)),
+                        "anomalies": session.query(InsightAnomaly).filter_by(integration_id=page.integration_id).count(),
+                    })
         return rows
 
 

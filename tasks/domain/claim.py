@@ -60,20 +60,31 @@ def claim(session: Session, post_id: str, owner: str, settings: Settings, now: d
     return False
 
 
-def gate_problem(post: SocialPost, tenant: Tenant | None, integration: Integration | None) -> str | None:
-    """Why this post must not be published now, or None. Checked after every claim."""
+def approval_problem(post: SocialPost, integration: Integration | None) -> str | None:
+    """Why this post may never be published as it is (approval, content, Page ownership), or None."""
     if not post.approved_by or not post.approved_hash:
         return "post has no recorded approval"
     if post.approved_hash != post.content_hash or post.approved_hash != current_hash(post):
         return "content differs from what was approved"
-    if tenant is None or not tenant.is_active:
-        return "tenant is not active"
     if integration is None:
         return "post has no Facebook Page"
     if integration.tenant_id != post.tenant_id:
         return "the Page belongs to another tenant"
     if integration.provider != "facebook":
         return f"integration provider is {integration.provider}, not facebook"
-    if not integration.is_active:
+    return None
+
+
+def status_problem(tenant: Tenant | None, integration: Integration | None) -> str | None:
+    """Why the tenant or Page cannot publish now (checked after ``tasks.domain.holds.hold_reason``,
+    so what is left here fails the post: a missing tenant, a Page that needs reconnecting)."""
+    if tenant is None or not tenant.is_active:
+        return "tenant is not active"
+    if integration is not None and not integration.is_active:
         return f"the Page's integration is {integration.status}: reconnect it with `socialcal facebook connect`"
     return None
+
+
+def gate_problem(post: SocialPost, tenant: Tenant | None, integration: Integration | None) -> str | None:
+    """Why this post must not be published now, or None. Checked after every claim."""
+    return approval_problem(post, integration) or status_problem(tenant, integration)

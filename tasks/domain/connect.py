@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from graph.client import GraphClient
 from models import Integration, IntegrationStatus
 from models.crypto import TokenCipher
+from tasks.domain.holds import release_holds
 from tasks.domain.tenancy import get_tenant
 
 
@@ -39,6 +40,8 @@ def store_page(session: Session, cipher: TokenCipher, *, tenant_id: str, page_id
     integration.meta = meta
     integration.status, integration.status_reason = IntegrationStatus.ACTIVE, None
     session.flush()
+    if not created:  # a reconnected Page sends the posts that waited while it was disconnected
+        release_holds(session, integration_id=integration.id, actor="reconnect")
     return Connected(integration.id, page_id, page_name, created)
 
 

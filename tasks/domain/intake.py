@@ -1,7 +1,10 @@
 """Writer intake: every writer output becomes a stored post, valid or not, never dropped.
 
 Valid output waits in ``pending_approval`` with its content hash; invalid output is stored as
-``invalid`` with every reason in plain words. The same output delivered twice is one post. A new
+``invalid`` with every reason in plain words. A slot names its Page, so output for a slot takes the
+Page from the slot; an ``integration_id`` in the output that names another Page is a reason, and an
+output naming another tenant's slot or Page is stored invalid under the tenant it names, touching
+no row of the other tenant. The same output delivered twice is one post. A new
 output for a slot whose post is not yet on Facebook replaces the content and clears any approval; a
 post already on Facebook is not touched (the new output is kept in the audit trail).
 """
@@ -51,7 +54,10 @@ class IntakeResult:
     reasons: list[str] = field(default_factory=list)
 
 
-def _resolve_integration(session: Session, tenant: Tenant, requested: Any, reasons: list[str]) -> str | None:
+def _resolve_integration(session: Session, tenant: Tenant, requested: Any, reasons: list[str],
+                         slot: CalendarSlot | None = None) -> str | None:
+    if slot is not None and slot.integration_id is not None:
+        return _slot_integration(session, tenant, requested, reasons, slot)
     if requested is not None:
         integration_id = optional_uuid(requested)
         integration = session.get(Integration, integration_id) if integration_id else None
@@ -67,6 +73,21 @@ def _resolve_integration(session: Session, tenant: Tenant, requested: Any, reaso
     reasons.append("integration_id is required: the tenant has "
                    + ("no active Facebook Page" if not active else f"{len(active)} active Facebook Pages"))
     return None
+
+
+def _slot_integration(session: Session, tenant: Tenant, requested: Any, reasons: list[str],
+                      slot: CalendarSlot) -> str | None:
+    """The slot's Page; output that names a different one is a reason, never a silent switch."""
+    integration = session.get(Integration, slot.integration_id)
+    if integration is None or integration.tenant_id != tenant.id:
+        reasons.append("the slot's Facebook Page is not connected to this tenant")
+        return None
+    if requested is not None and optional_uuid(requested) != integration.id:
+        reasons.append(f"integration_id {str(requested)[:64]!r} conflicts with the slot's Page "
+                       f"({integration.meta.get('pageName') or integration.page_id}, integration {integration.id}); "
+                       "leave it out or name the slot's Page")
+        return integration.id
+    return integration.id
 
 
 def _resolve_time(session: Session, tenant: Tenant, payload: dict[str, Any],
@@ -104,7 +125,7 @@ def intake(session: Session, payload: Any) -> IntakeResult:
     checked = check_content(payload)
     reasons += checked.reasons
     slot, when = _resolve_time(session, tenant, payload, reasons)
-    integration_id = _resolve_integration(session, tenant, payload.get("integration_id"), reasons)
+    integration_id = _resolve_integration(session, tenant, payload.get("integration_id"), reasons, slot)
     digest = payload_hash(payload)
 
     existing = _existing_post(session, tenant.id, slot, digest)

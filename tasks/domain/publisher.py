@@ -35,9 +35,10 @@ from graph.client import GraphClient
 from graph.errors import Ambiguous, GraphError, InvalidRequest, RateLimited
 from models import Integration, PostStatus, SocialPost, Tenant, utcnow
 from models.db import transaction
-from tasks.domain.claim import GateRefused, claim, gate_problem
+from tasks.domain.claim import GateRefused, approval_problem, claim, status_problem
 from tasks.domain.clients import client_for_integration
 from tasks.domain.events import record_event, record_post_event
+from tasks.domain.holds import hold, hold_reason
 from tasks.domain.integrations import RECONNECT_HINT, mark_needs_reconnect
 from tasks.domain.messaging import send_now
 from tasks.domain.retry_policy import broker_countdown, decide
@@ -59,6 +60,10 @@ REEL_STATUS_POLLS = 5
 
 class LeaseLost(Exception):
     """Another worker took the post over (our lease expired); stop without writing anything."""
+
+
+class Held(Exception):
+    """The tenant is paused or the Page disconnected: the post waits, approved, with this reason."""
 
 
 class OutcomeUnknown(Exception):
@@ -186,8 +191,8 @@ class Publisher:
     def claim_and_load(self) -> bool:
         """Claim the post and re-check the approval gate in one transaction; False when the claim is lost.
 
-        A refusal is recorded and committed before ``GateRefused`` is raised: it must outlive the
-        exception.
+        A refusal is recorded and committed before ``GateRefused`` is raised, a hold (tenant paused,
+        Page disconnected: ``tasks.domain.holds``) before ``Held``: each must outlive the exception.
         """
         with transaction() as session:
             if not claim(session, self.post_id, self.owner, self.settings):
@@ -196,10 +201,16 @@ class Publisher:
             assert post is not None
             tenant = session.get(Tenant, post.tenant_id)
             integration = session.get(Integration, post.integration_id) if post.integration_id else None
-            problem = gate_problem(post, tenant, integration)
-            if problem is None and post.attempts > self.settings.max_publish_attempts:
+            problem = approval_problem(post, integration)
+            # The operator paused the tenant or disconnected the Page: the post waits, it does not fail.
+            waiting = hold_reason(tenant, integration) if problem is None else None
+            if waiting is None and problem is None:
+                problem = status_problem(tenant, integration)
+            if waiting is None and problem is None and post.attempts > self.settings.max_publish_attempts:
                 problem = f"gave up after {post.attempts - 1} attempts"
-            if problem is not None:
+            if waiting is not None:
+                hold(session, post, waiting)
+            elif problem is not None:
                 post.status = PostStatus.FAILED
                 post.last_error = f"refused at publish time: {problem}"
                 post.lease_owner = post.lease_expires_at = post.due_at = None
@@ -207,6 +218,7 @@ class Publisher:
                 log.warning("publish_refused", reason=problem)
             else:
                 assert integration is not None and tenant is not None
+                post.hold_reason = None
                 session.expunge(integration)
                 self.snap = Snapshot(
                     post_id=post.id, tenant_id=post.tenant_id, integration=integration, content_type=post.content_type,
@@ -214,6 +226,8 @@ class Publisher:
                     auto_publish=tenant.auto_publish, graph_ids=dict(post.graph_ids or {}),
                     intent=dict(post.publish_intent or {}),
                 )
+        if waiting is not None:
+            raise Held(waiting)
         if problem is not None:
             raise GateRefused(problem)
         return True
@@ -516,9 +530,12 @@ def publish_post(post_id: str, owner: str, settings: Settings,
     claim or lease) is a return value.
     """
     publisher = Publisher(post_id, owner, settings, client_factory or default_client_factory(settings))
-    if not publisher.claim_and_load():
-        log.info("publish_claim_lost")
-        return {"post_id": post_id, "status": "skipped"}
+    try:
+        if not publisher.claim_and_load():
+            log.info("publish_claim_lost")
+            return {"post_id": post_id, "status": "skipped"}
+    except Held as held:
+        return {"post_id": post_id, "status": "held", "reason": str(held)}
     try:
         outcome = publisher.run()
     except LeaseLost:

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.support.services import REDIS_URL
+
 pytestmark = pytest.mark.integration
 
 
@@ -26,12 +28,22 @@ def test_demo_with_nothing_running_reaches_its_summary(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "broker memory://" in out
-    for header in ("PLANNED", "INVALID", "REJECTED", "SCHEDULED", "DRAFTS", "PUBLISHED", "GRAPH_CALLS", "ANOMALIES"):
+    for header in ("PAGE", "PLANNED", "INVALID", "REJECTED", "SCHEDULED", "DRAFTS", "PUBLISHED", "GRAPH_CALLS",
+                   "ANOMALIES"):
         assert header in out
-    rows = {line.split("  ")[0].strip(): line.split() for line in out.splitlines()
-            if line.startswith(("Northwind", "Harbor", "Lumen"))}
-    assert len(rows) == 3
+    rows = [[cell.strip() for cell in line.split("  ") if cell.strip()] for line in out.splitlines()
+            if line.startswith(("Northwind", "Harbor", "Lumen"))]
+    # One row per Page: the bakery's user token manages two Pages, each planned and published on its own.
+    assert [(r[0], r[1]) for r in rows] == [
+        ("Northwind Bakery", "Northwind Bakery Page"), ("Northwind Bakery", "Northwind Bakery Outlet Page"),
+        ("Harbor Bikes", "Harbor Bikes Page"), ("Lumen Studio (auto-publish)", "Lumen Studio Page")]
+    assert all(int(r[2]) > 0 and int(r[8]) + int(r[9]) + int(r[10]) > 0 for r in rows), rows  # planned; on the Page
     conn = sqlite3.connect(db_path)
+    per_page = conn.execute("SELECT count(DISTINCT integration_id) FROM social_calendars").fetchone()[0]
+    assert per_page == 4
+    unbound = conn.execute("SELECT count(*) FROM social_posts p JOIN calendar_slots s ON s.id = p.slot_id "
+                           "WHERE p.integration_id IS NOT s.integration_id").fetchone()[0]
+    assert unbound == 0
     statuses = dict(conn.execute("SELECT status, count(*) FROM social_posts GROUP BY status").fetchall())
     assert statuses.get("invalid") == 1 and statuses.get("rejected") == 1
     assert statuses.get("scheduled", 0) >= 20 and statuses.get("platform_draft", 0) >= 1
@@ -42,6 +54,9 @@ def test_demo_with_nothing_running_reaches_its_summary(tmp_path):
 
 
 def test_demo_uses_a_live_redis_when_the_broker_points_at_one(tmp_path, redis_client):
-    proc, _ = _run_demo(tmp_path, SOCIALCAL_BROKER_URL="redis://127.0.0.1:6379/14")
+    # This run's own test Redis (SOCIALCAL_TEST_REDIS_URL): a fixed db shared with other runs on the
+    # machine let another run's demo worker take this demo's approval messages.
+    broker = REDIS_URL
+    proc, _ = _run_demo(tmp_path, SOCIALCAL_BROKER_URL=broker)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "broker redis://127.0.0.1:6379/14" in proc.stdout
+    assert f"broker {broker}" in proc.stdout

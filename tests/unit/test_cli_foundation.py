@@ -72,4 +72,4 @@ def test_keys_rotate_and_tenant_add(db, monkeypatch):
     assert "rotated 1 token(s)" in first.output
     assert "rotated 0 token(s); 1 already under the newest key" in second.output
     bad = CliRunner().invoke(cli, ["tenant", "add", "--name", "X", "--timezone", "Mars/Base"])
-    assert bad.exit_code == 1 and bad.output.startswith("Error: unknown time zone")
+    assert bad.exit_code == 1 and bad.output.startswith("Error: timezone: unknown time zone")

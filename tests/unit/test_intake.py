@@ -99,3 +99,114 @@ def test_integration_is_required_when_the_tenant_has_two_pages(db):
         result = intake(s, _payload(tenant_id))
     assert result.status == PostStatus.INVALID
     assert any("integration_id is required" in r for r in result.reasons)
+
+
+@pytest.mark.parametrize("images", [2, 9, 10])
+def test_an_album_of_up_to_ten_images_passes(images):
+    checked = check_content({"message": "album", "media": [IMG] * images})
+    assert checked.is_valid, checked.reasons
+    assert checked.content_type == "album" and len(checked.media) == images
+
+
+def test_eleven_images_are_refused_with_the_reason():
+    checked = check_content({"message": "album", "media": [IMG] * 11})
+    assert checked.reasons == ["11 images; a Facebook album takes at most 10"]
+
+
+def test_the_album_limit_at_intake(db):
+    tenant_id = make_tenant()
+    connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
+    ten = [{"url": f"https://cdn.example/{n}.jpg", "type": "image"} for n in range(10)]
+    eleven = ten + [{"url": "https://cdn.example/10.jpg", "type": "image"}]
+    with transaction() as s:
+        accepted = intake(s, _payload(tenant_id, media=ten))
+    with transaction() as s:
+        refused = intake(s, _payload(tenant_id, media=eleven, message="one too many"))
+    assert (accepted.status, accepted.reasons) == (PostStatus.PENDING_APPROVAL, [])
+    assert refused.status == PostStatus.INVALID
+    with transaction() as s:
+        album = s.get(SocialPost, accepted.post_id)
+        assert album.content_type == "album" and len(album.media) == 10
+        assert s.get(SocialPost, refused.post_id).invalid_reasons == ["11 images; a Facebook album takes at most 10"]
+
+
+def _slots_by_page(tenant_id, month="2031-03"):
+    from tasks.domain.planning import plan_month
+
+    with transaction() as s:
+        return {p.integration_id: p.slot_ids for p in plan_month(s, tenant_id, month).pages}
+
+
+def _rows(tenant_id):
+    """Everything a tenant owns that intake could touch, as comparable values."""
+    from models import CalendarSlot
+
+    with transaction() as s:
+        posts = sorted((p.id, p.status, p.slot_id, p.integration_id, p.message, p.payload_hash)
+                       for p in s.query(SocialPost).filter_by(tenant_id=tenant_id))
+        slots = sorted((sl.id, sl.integration_id, sl.scheduled_at) for sl in s.query(CalendarSlot).filter_by(tenant_id=tenant_id))
+        events = s.query(PostEvent).filter_by(tenant_id=tenant_id).count()
+    return posts, slots, events
+
+
+def test_output_for_a_slot_takes_its_page_from_the_slot(db, monkeypatch):
+    monkeypatch.setattr("tasks.domain.planning.send_to_agent", lambda *a, **k: None)
+    tenant_id = make_tenant()
+    first = connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
+    second = connect(tenant_id, "p2", "EAAtokenvalue000000000000000000002")
+    slots = _slots_by_page(tenant_id)
+    for integration_id in (first, second):
+        with transaction() as s:
+            result = intake(s, {"tenant_id": tenant_id, "slot_id": slots[integration_id][0], "message": "Hi"})
+        assert result.status == PostStatus.PENDING_APPROVAL, result.reasons
+        with transaction() as s:
+            assert s.get(SocialPost, result.post_id).integration_id == integration_id
+    with transaction() as s:  # naming the slot's own Page is fine too
+        same = intake(s, {"tenant_id": tenant_id, "slot_id": slots[first][1], "message": "Hi",
+                          "integration_id": first})
+    assert same.status == PostStatus.PENDING_APPROVAL
+
+
+def test_an_integration_id_that_conflicts_with_the_slot_is_a_stored_reason(db, monkeypatch):
+    monkeypatch.setattr("tasks.domain.planning.send_to_agent", lambda *a, **k: None)
+    tenant_id = make_tenant()
+    first = connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001", "North")
+    second = connect(tenant_id, "p2", "EAAtokenvalue000000000000000000002", "South")
+    slot_id = _slots_by_page(tenant_id)[first][0]
+    with transaction() as s:
+        result = intake(s, {"tenant_id": tenant_id, "slot_id": slot_id, "message": "Hi", "integration_id": second})
+    assert result.status == PostStatus.INVALID
+    assert any("conflicts with the slot's Page (North" in r for r in result.reasons), result.reasons
+    with transaction() as s:
+        post = s.get(SocialPost, result.post_id)
+        assert post.integration_id == first and post.slot_id == slot_id and post.invalid_reasons == result.reasons
+
+
+def test_output_for_another_tenants_slot_or_page_is_stored_invalid_and_changes_nothing_of_theirs(db, monkeypatch):
+    monkeypatch.setattr("tasks.domain.planning.send_to_agent", lambda *a, **k: None)
+    victim = make_tenant("Victim")
+    victim_page = connect(victim, "pv", "EAAtokenvalue00000000000000000000v")
+    victim_slots = _slots_by_page(victim)[victim_page]
+    with transaction() as s:  # the victim already has a post in its first slot
+        intake(s, {"tenant_id": victim, "slot_id": victim_slots[0], "message": "Ours"})
+    intruder = make_tenant("Intruder")
+    own_page = connect(intruder, "pi", "EAAtokenvalue00000000000000000000i")
+    own_slot = _slots_by_page(intruder)[own_page][0]
+    before = _rows(victim)
+    attempts = [
+        {"tenant_id": intruder, "slot_id": victim_slots[0], "message": "Hijack"},
+        {"tenant_id": intruder, "slot_id": victim_slots[1], "message": "Hijack", "integration_id": victim_page},
+        {"tenant_id": intruder, "slot_id": own_slot, "message": "Cross", "integration_id": victim_page},
+        {"tenant_id": intruder, "message": "Cross", "integration_id": victim_page,
+         "scheduled_at": "2031-03-02T10:00:00+00:00"},
+    ]
+    for payload in attempts:
+        with transaction() as s:
+            result = intake(s, payload)
+        assert result.status == PostStatus.INVALID, payload
+        assert result.reasons, payload
+        with transaction() as s:
+            post = s.get(SocialPost, result.post_id)
+            assert post.tenant_id == intruder and post.integration_id != victim_page
+            assert post.slot_id in (None, own_slot)
+    assert _rows(victim) == before

@@ -1,4 +1,4 @@
-"""``socialcal facebook connect``: Pages in, tokens encrypted, nothing printed that is secret."""
+"""``socialcal facebook connect|disconnect``: Pages in, tokens encrypted, nothing printed that is secret."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from models.crypto import get_cipher
 from models.db import transaction
 from tasks.domain.clients import client_for_token
 from tasks.domain.connect import connect_page_token, connect_user_token
+from tasks.domain.integrations import IntegrationNotFound, disconnect_integration
 from tasks.domain.tenancy import TenantError
 from worker.cli.output import UserError, emit_json, emit_table, json_option
 
@@ -52,3 +53,23 @@ def connect(tenant_id: str, page_id: str | None, page_token: str | None, user_to
         emit_json(rows)
     else:
         emit_table(rows, ["integration_id", "page_id", "page_name", "created"])
+
+
+@facebook.command("disconnect")
+@click.argument("integration_id")
+@json_option
+def disconnect(integration_id: str, as_json: bool) -> None:
+    """Disable a Page: nothing more is planned, published or pulled for it; its approved posts wait
+    until it is reconnected with `socialcal facebook connect`."""
+    try:
+        with transaction() as session:
+            result = disconnect_integration(session, integration_id)
+    except IntegrationNotFound as error:
+        raise UserError(str(error)) from None
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"{result['page_name'] or result['page_id']} ({result['integration_id']}) disconnected: "
+               f"{result['approved_waiting']} approved post(s) wait until it is reconnected; "
+               f"{result['publishing_now']} being published finish; {result['scheduled_on_facebook']} already "
+               "scheduled on Facebook stay there (cancel them in Meta Business Suite if they must not go out)")

@@ -25,15 +25,20 @@ USER_ERRORS: tuple[type[BaseException], ...] = (PlanningError, BadMessage)
 @click.option("--month", required=True, help="YYYY-MM")
 @json_option
 def plan(tenant_id: str, month: str, as_json: bool) -> None:
-    """Plan a month of slots for a tenant (re-running changes nothing) and ask the writer for each."""
+    """Plan a month of slots for every active Page of a tenant (re-running changes nothing; a Page
+    connected since is planned) and ask the writer for each slot."""
     with transaction() as session:
         result = plan_month(session, tenant_id, month)
-    data = {"calendar_id": result.calendar_id, "created": result.created, "slots": len(result.slot_ids)}
     if as_json:
-        emit_json(data)
-    else:
-        click.echo(f"{'planned' if result.created else 'already planned'}: {len(result.slot_ids)} slot(s) "
-                   f"in calendar {result.calendar_id}")
+        emit_json(result.as_dict())
+        return
+    if result.note:
+        click.echo(result.note)
+    for page in result.pages:
+        times = (page.notes or {}).get("times") or {}
+        how = f"; times: {times.get('source')} ({', '.join(times.get('chosen') or [])})" if page.created else ""
+        click.echo(f"{page.page_name or page.page_id}: {'planned' if page.created else 'already planned'}, "
+                   f"{len(page.slot_ids)} slot(s) in calendar {page.calendar_id}{how}")
 
 
 @click.command("intake")

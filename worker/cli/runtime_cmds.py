@@ -64,7 +64,7 @@ def demo(db_path: str) -> None:
     path = Path(db_path).resolve()
     rows = run_demo(path)
     click.echo("")
-    emit_table(rows, ["tenant", "planned", "written", "invalid", "approved", "waiting", "rejected", "scheduled",
+    emit_table(rows, ["tenant", "page", "planned", "written", "invalid", "approved", "waiting", "rejected", "scheduled",
                       "drafts", "published", "failed", "graph_calls", "anomalies"])
     script = Path(sys.executable).with_name("socialcal")
     command = str(script) if script.exists() else "socialcal"  # the venv's script when not on PATH

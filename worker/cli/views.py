@@ -26,7 +26,8 @@ def post_view(post: SocialPost) -> dict[str, Any]:
         "message": post.message, "link": post.link, "media": post.media, "content_hash": post.content_hash,
         "approved_by": post.approved_by, "approved_at": post.approved_at, "invalid_reasons": post.invalid_reasons,
         "publish_mode": post.publish_mode, "external_id": post.external_id, "publish_url": post.publish_url,
-        "graph_ids": post.graph_ids, "last_error": post.last_error, "attempts": post.attempts,
+        "graph_ids": post.graph_ids, "last_error": post.last_error, "hold_reason": post.hold_reason,
+        "attempts": post.attempts,
         "created_at": post.created_at, "updated_at": post.updated_at,
     }
 
