@@ -2,7 +2,7 @@
 
 ``socialcal status`` and the state exporter (``tasks.domain.state_metrics``) ask the same questions,
 so both read them here. Every database query is served by an index, so each stays cheap on a table
-of millions of rows (``models/migrations/versions/0002_issue16_ops_indexes.py`` says which), and
+of millions of rows (``models/migrations/versions/0004_issue16_ops_indexes.py`` says which), and
 every listing is capped. Nothing returned carries a token: tokens are decrypted only to compute their
 budget fingerprint, which is what the budget keys name.
 """

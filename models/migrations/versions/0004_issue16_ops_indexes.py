@@ -10,16 +10,16 @@
 * ``page_insights (integration_id, fetched_at)``: the age of each Page's last insights pull (one
   index probe per Page instead of reading every row the Page has).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0004
+Revises: 0003
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
