@@ -5,9 +5,9 @@
  *   SOCIALCAL_BROKER_URL=redis://localhost:6379/0 node dist/writer-agent.js      # until Ctrl-C
  *   MAX_MESSAGES=5 node dist/writer-agent.js                                       # five, then exit
  *
- * The request (args[0]) carries tenant_id, slot_id, scheduled_at, local_time, timezone,
- * content_type, theme and platform (and integration_id, page_id, page_name when the slot is bound to
- * a Page). The answer needs tenant_id and slot_id; the slot gives the post its time and Page.
+ * The request (args[0]) carries tenant_id, slot_id, integration_id, page_id, page_name, scheduled_at,
+ * local_time, timezone, content_type, theme and platform. The answer needs tenant_id and slot_id (the
+ * slot gives the post its time and Page); integration_id is passed back as received.
  */
 import { consume, connect, Received, sendTask } from "./celery";
 
