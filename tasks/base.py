@@ -50,7 +50,7 @@ class SocialcalTask(Task):
         context = log_context()
         log.error("task_failed", error_class=type(exc).__name__, error=str(exc))
         record_failed_job(
-            task_name=self.name, task_id=task_id, args=list(args or ()), kwargs=dict(kwargs or {}), error=exc,
+            task_name=self.name, task_id=task_id, args=args, kwargs=kwargs, error=exc,
             tenant_id=context.get("tenant_id"), post_id=context.get("post_id"),
         )
 
