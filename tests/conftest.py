@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 # so the suite fits CI; run a larger search locally with `./dev test --hypothesis-profile=large -k hostile`.
 _HYPOTHESIS_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("ci", max_examples=30, **_HYPOTHESIS_COMMON)
+settings.register_profile("ci", max_examples=20, **_HYPOTHESIS_COMMON)
 settings.register_profile("large", max_examples=500, **_HYPOTHESIS_COMMON)
 settings.load_profile("ci")
 

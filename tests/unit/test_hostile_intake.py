@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -76,9 +78,15 @@ def _take(payload: object) -> str:
     return result.outcome
 
 
+@pytest.fixture
+def world(db):
+    """Built once per test and database; hypothesis runs every example of the test against it."""
+    return _world()
+
+
 @given(data=st.data())
-def test_any_writer_output_is_a_post_or_a_failed_job(db, data):
-    tenants, slots, integrations = _world()
+def test_any_writer_output_is_a_post_or_a_failed_job(world, data):
+    tenants, slots, integrations = world
     payloads = data.draw(st.lists(writer_payloads(tenants, slots, integrations), min_size=1, max_size=4))
     for payload in payloads:
         assert _take(payload) in {"created", "duplicate", "replaced", "kept_on_facebook", "rejected"}

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from models import FailedJob
 from models.db import transaction
 from tasks.domain.requeue import requeue
-from worker.cli.output import UserError, emit_json, emit_table, json_option
+from worker.cli.output import ID, UserError, emit_json, emit_table, json_option
 from worker.cli.views import job_view
 
 
@@ -36,7 +36,7 @@ def jobs_list(task_name: str | None, show_all: bool, as_json: bool) -> None:
 
 
 @jobs.command("show")
-@click.argument("job_id")
+@click.argument("job_id", type=ID)
 @json_option
 def jobs_show(job_id: str, as_json: bool) -> None:
     with transaction() as session:
@@ -52,7 +52,7 @@ def jobs_show(job_id: str, as_json: bool) -> None:
 
 
 @jobs.command("requeue")
-@click.argument("job_ids", nargs=-1)
+@click.argument("job_ids", nargs=-1, type=ID)
 @click.option("--task", "task_name", help="Requeue every failed job of this task.")
 @json_option
 def jobs_requeue(job_ids: tuple[str, ...], task_name: str | None, as_json: bool) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from models import PostStatus, SocialPost
 from models.db import transaction
-from worker.cli.output import UserError, emit_json, emit_table, json_option
+from worker.cli.output import ID, UserError, emit_json, emit_table, json_option
 from worker.cli.views import event_view, post_view
 
 
@@ -17,7 +17,7 @@ def posts() -> None:
 
 
 @posts.command("list")
-@click.option("--tenant", "tenant_id", help="Only this tenant's posts.")
+@click.option("--tenant", "tenant_id", type=ID, help="Only this tenant's posts.")
 @click.option("--status", type=click.Choice([s.value for s in PostStatus]), help="Only posts in this status.")
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100_000))
 @json_option
@@ -37,7 +37,7 @@ def posts_list(tenant_id: str | None, status: str | None, limit: int, as_json: b
 
 
 @posts.command("show")
-@click.argument("post_id")
+@click.argument("post_id", type=ID)
 @json_option
 def posts_show(post_id: str, as_json: bool) -> None:
     """Show one post with its audit trail."""
