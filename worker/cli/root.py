@@ -19,6 +19,7 @@ from worker.cli import (
     pipeline_cmds,
     posts_cmds,
     runtime_cmds,
+    schemas_cmds,
     tenant_cmds,
 )
 from worker.cli.output import TEXT, UserError
@@ -72,7 +73,7 @@ for _command in (
     db_keys.db, db_keys.keys, tenant_cmds.tenant, facebook_cmds.facebook, pipeline_cmds.plan,
     pipeline_cmds.intake_cmd, pipeline_cmds.approve_cmd, pipeline_cmds.reject_cmd, posts_cmds.posts,
     ops_cmds.jobs, insights_cmds.insights, runtime_cmds.worker, runtime_cmds.beat, runtime_cmds.sandbox,
-    runtime_cmds.demo,
+    runtime_cmds.demo, schemas_cmds.schemas,
 ):
     cli.add_command(_command)
 apply_text_rule(cli)
