@@ -22,6 +22,7 @@ from celery.signals import setup_logging, worker_process_init
 from kombu import Queue as KombuQueue
 
 from schedules.beat import beat_schedule
+from worker import unrunnable
 from worker.core.logging import configure_logging
 from worker.core.queues import TASK_ROUTES, WORKER_QUEUES, Queue
 from worker.core.settings import get_settings
@@ -60,6 +61,9 @@ def make_app() -> Celery:
         task_default_queue=Queue.DEFAULT.value,
         task_queues=[KombuQueue(q.value, routing_key=q.value) for q in WORKER_QUEUES],
         task_routes=TASK_ROUTES,
+        # Every message is checked before Celery runs it; one it cannot run is kept in failed_jobs
+        # (worker/unrunnable.py) instead of ending as a log line, or ending the worker.
+        worker_consumer=f"{unrunnable.__name__}:{unrunnable.GuardedConsumer.__name__}",
         task_create_missing_queues=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
@@ -71,6 +75,9 @@ def make_app() -> Celery:
         # Beat's bookkeeping file lives outside the working tree (and the image's code directory).
         beat_schedule_filename=settings.beat_schedule_file,
     )
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        # A queue item that is not a message envelope at all is kept in failed_jobs, never the worker's end.
+        celery_app.conf.broker_transport = "worker.unrunnable_transport:GuardedRedisTransport"
     celery_app.set_default()
     return celery_app
 

@@ -26,7 +26,8 @@ def describe_error(error: BaseException) -> tuple[str | None, str | None]:
 
 def record_failed_job(*, task_name: Any, task_id: Any, args: Any, kwargs: Any,
                       error: BaseException, tenant_id: Any = None, post_id: Any = None,
-                      error_class: str | None = None, message: str | None = None) -> str | None:
+                      error_class: str | None = None, message: str | None = None,
+                      hint: str | None = None, raw_message: Any = None) -> str | None:
     """One ``failed_jobs`` row for work that can never succeed as sent.
 
     Everything here may come straight off the queue (a hostile task name, id or arguments of any JSON
@@ -35,7 +36,8 @@ def record_failed_job(*, task_name: Any, task_id: Any, args: Any, kwargs: Any,
     silently. ``error_class``/``message`` override the ones taken from ``error`` (a message Celery
     refused has no exception of ours).
     """
-    code, hint = describe_error(error)
+    code, graph_hint = describe_error(error)
+    hint = hint or graph_hint
     name = storable_text(task_name if isinstance(task_name, str) and task_name else "unknown", 100)[:100]
     text = message if message is not None else str(error)
     try:
@@ -53,6 +55,8 @@ def record_failed_job(*, task_name: Any, task_id: Any, args: Any, kwargs: Any,
                 error_code=storable_text(code, 32)[:32] if code else None,
                 hint=storable_text(redact_text(hint), 4000) if hint else None,
                 tenant_id=optional_uuid(tenant_id), post_id=optional_uuid(post_id),
+                raw_message=storable(redact(raw_message), max_depth=REDACT_DEPTH, max_text=4000)
+                if raw_message is not None else None,
             )
             session.add(job)
             session.flush()
