@@ -34,6 +34,9 @@ class FailedJob(Base):
     error_message: Mapped[str] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     hint: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A queue message Celery could not run (bad body, unknown task, arguments of the wrong shape):
+    # its headers and body as received, redacted, escaped and cut to size.
+    raw_message: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     tenant_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     post_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), default="failed")  # failed | requeued

@@ -1,8 +1,10 @@
 """The base class every socialcal task uses: the shell around one call into ``tasks.domain``.
 
-A task body is thin and always the same shape: read the ids in its (untrusted) message with
-``tasks.domain.arguments``, open one transaction with ``self.transaction()``, call the domain, and
-map what the domain raises to retry or fail (``retry_for``). Log lines carry the task id and name
+A task body is thin and always the same shape: it receives arguments already checked against the
+task's contract (``tasks.domain.contracts``: ``__call__`` binds the untrusted message's args and
+kwargs to the task's model before the body runs, and a message that does not fit fails at once with
+plain reasons), opens one transaction with ``self.transaction()``, calls the domain, and maps what the
+domain raises to retry or fail (``retry_for``). Log lines carry the task id and name
 plus whatever the domain binds (tenant id, post id). A task that raises is written to ``failed_jobs``
 (redacted) so an operator can see why and replay it.
 """
@@ -17,6 +19,7 @@ from celery import Task
 from sqlalchemy.orm import Session
 
 from models.db import transaction
+from tasks.domain.contracts import bind
 from tasks.domain.errors import TryLater
 from tasks.domain.failed_jobs import record_failed_job
 from tasks.domain.integrations import mark_needs_reconnect
@@ -31,13 +34,15 @@ class SocialcalTask(Task):
     """One transaction per unit of work, log context per task, failures kept in ``failed_jobs``."""
 
     abstract = True
-    # Celery checks each message's arguments against the signature before running the body.
+    # Python callers' apply_async checks arguments against the shell's signature; messages from the
+    # queue are checked against the contract in __call__ (what arrives may come from any language).
     typing = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         clear_log_context(task_id=self.request.id, task_name=self.name)
+        arguments = bind(self.name, args, kwargs)  # BadMessage with plain reasons: failed at once, kept
         try:
-            return super().__call__(*args, **kwargs)
+            return super().__call__(**arguments.call_kwargs())
         except TryLater as wait:
             raise self.retry(exc=wait, countdown=wait.countdown, max_retries=wait.max_retries) from None
 
@@ -50,7 +55,7 @@ class SocialcalTask(Task):
         context = log_context()
         log.error("task_failed", error_class=type(exc).__name__, error=str(exc))
         record_failed_job(
-            task_name=self.name, task_id=task_id, args=list(args or ()), kwargs=dict(kwargs or {}), error=exc,
+            task_name=self.name, task_id=task_id, args=args, kwargs=kwargs, error=exc,
             tenant_id=context.get("tenant_id"), post_id=context.get("post_id"),
         )
 

@@ -8,13 +8,11 @@ from celery import shared_task
 
 from tasks.base import SocialcalTask
 from tasks.domain import requeue
-from tasks.domain.arguments import require_uuid
 from worker.core.queues import TaskName
 
 
 @shared_task(name=TaskName.REQUEUE_FAILED.value, base=SocialcalTask, bind=True)
-def requeue_failed_task(self: SocialcalTask, failed_job_id: Any, **_unknown: Any) -> dict[str, Any]:
-    failed_job_id = require_uuid(failed_job_id, "failed_job_id")
+def requeue_failed_task(self: SocialcalTask, failed_job_id: str, **_unknown: Any) -> dict[str, Any]:
     with self.transaction() as session:
         result = requeue.requeue(session, failed_job_id)
     return result.__dict__

@@ -8,17 +8,13 @@ from celery import shared_task
 
 from tasks.base import SocialcalTask
 from tasks.domain import planning
-from tasks.domain.arguments import require_uuid
 from tasks.domain.errors import BadMessage
 from worker.core.logging import bind_log_context
 from worker.core.queues import TaskName
 
 
 @shared_task(name=TaskName.PLAN_MONTH.value, base=SocialcalTask, bind=True)
-def plan_month_task(self: SocialcalTask, tenant_id: Any, month: Any, **_unknown: Any) -> dict[str, Any]:
-    tenant_id = require_uuid(tenant_id, "tenant_id")
-    if not isinstance(month, str):
-        raise BadMessage("month: expected YYYY-MM")
+def plan_month_task(self: SocialcalTask, tenant_id: str, month: str, **_unknown: Any) -> dict[str, Any]:
     bind_log_context(tenant_id=tenant_id)
     try:
         with self.transaction() as session:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from celery import shared_task
@@ -10,10 +11,7 @@ from celery import shared_task
 from models import utcnow
 from tasks.base import SocialcalTask
 from tasks.domain import dispatch, heartbeat, post_changes, publisher
-from tasks.domain.arguments import require_uuid
 from tasks.domain.claim import new_lease_owner
-from tasks.domain.content import parse_time
-from tasks.domain.errors import BadMessage
 from worker.core import metrics
 from worker.core.logging import bind_log_context, get_logger
 from worker.core.queues import TaskName
@@ -23,9 +21,8 @@ log = get_logger(__name__)
 
 
 @shared_task(name=TaskName.PUBLISH_POST.value, base=SocialcalTask, bind=True)
-def publish_post_task(self: SocialcalTask, post_id: Any, **_unknown: Any) -> dict[str, Any]:
+def publish_post_task(self: SocialcalTask, post_id: str, **_unknown: Any) -> dict[str, Any]:
     """One attempt; waits and retries are due times in the database (see ``tasks.domain.publisher``)."""
-    post_id = require_uuid(post_id, "post_id")
     bind_log_context(post_id=post_id)
     try:
         result = publisher.publish_post(post_id, new_lease_owner(self.request.id), get_settings())
@@ -47,21 +44,17 @@ def dispatch_due_task(self: SocialcalTask, **_unknown: Any) -> dict[str, int]:
 
 
 @shared_task(name=TaskName.RESCHEDULE_POST.value, base=SocialcalTask, bind=True)
-def reschedule_post_task(self: SocialcalTask, post_id: Any, scheduled_at: Any, **_unknown: Any) -> dict[str, Any]:
-    post_id = require_uuid(post_id, "post_id")
-    when, problem = parse_time(scheduled_at, "scheduled_at")
-    if problem or when is None:
-        raise BadMessage(problem or "scheduled_at missing")
+def reschedule_post_task(self: SocialcalTask, post_id: str, scheduled_at: datetime,
+                         **_unknown: Any) -> dict[str, Any]:
     try:
         with self.transaction() as session:
-            return post_changes.reschedule_post(session, post_id, when).as_dict()
+            return post_changes.reschedule_post(session, post_id, scheduled_at).as_dict()
     except post_changes.PageCallFailed as failed:
         self.retry_for(failed.error, integration_id=failed.integration_id)
 
 
 @shared_task(name=TaskName.CANCEL_POST.value, base=SocialcalTask, bind=True)
-def cancel_post_task(self: SocialcalTask, post_id: Any, **_unknown: Any) -> dict[str, Any]:
-    post_id = require_uuid(post_id, "post_id")
+def cancel_post_task(self: SocialcalTask, post_id: str, **_unknown: Any) -> dict[str, Any]:
     try:
         with self.transaction() as session:
             return post_changes.cancel_post(session, post_id).as_dict()
@@ -70,11 +63,8 @@ def cancel_post_task(self: SocialcalTask, post_id: Any, **_unknown: Any) -> dict
 
 
 @shared_task(name=TaskName.UPDATE_MESSAGE.value, base=SocialcalTask, bind=True)
-def update_message_task(self: SocialcalTask, post_id: Any, message: Any, **_unknown: Any) -> dict[str, Any]:
+def update_message_task(self: SocialcalTask, post_id: str, message: str, **_unknown: Any) -> dict[str, Any]:
     """Propose a new text for a post on the Page; once that exact text is approved, apply it."""
-    post_id = require_uuid(post_id, "post_id")
-    if not isinstance(message, str) or not message.strip():
-        raise BadMessage("message: expected non-empty text")
     try:
         with self.transaction() as session:
             return post_changes.update_message(session, post_id, message).as_dict()

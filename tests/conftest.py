@@ -21,6 +21,15 @@ os.environ.setdefault("SOCIALCAL_LOG_FORMAT", "json")
 os.environ.pop("SOCIALCAL_FB_APP_SECRET", None)
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Property tests at every boundary (tests/*/test_hostile_*.py). "ci" keeps each to tens of examples
+# so the suite fits CI; run a larger search locally with `./dev test --hypothesis-profile=large -k hostile`.
+_HYPOTHESIS_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                               HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("ci", max_examples=20, **_HYPOTHESIS_COMMON)
+settings.register_profile("large", max_examples=500, **_HYPOTHESIS_COMMON)
+settings.load_profile("ci")
 
 import worker.app  # noqa: E402,F401 - domain code sends through the current app: socialcal's, on the test broker
 from tests.support.services import REDIS_URL, check_postgres, check_redis, truncate_all  # noqa: E402

@@ -22,6 +22,7 @@ from celery.signals import setup_logging, worker_init, worker_process_init, work
 from kombu import Queue as KombuQueue
 
 from schedules.beat import beat_schedule
+from worker import unrunnable
 from worker.core.logging import configure_logging, get_logger
 from worker.core.metrics import WorkerEndpoint
 from worker.core.queues import TASK_ROUTES, WORKER_QUEUES, Queue
@@ -61,6 +62,9 @@ def make_app() -> Celery:
         task_default_queue=Queue.DEFAULT.value,
         task_queues=[KombuQueue(q.value, routing_key=q.value) for q in WORKER_QUEUES],
         task_routes=TASK_ROUTES,
+        # Every message is checked before Celery runs it; one it cannot run is kept in failed_jobs
+        # (worker/unrunnable.py) instead of ending as a log line, or ending the worker.
+        worker_consumer=f"{unrunnable.__name__}:{unrunnable.GuardedConsumer.__name__}",
         task_create_missing_queues=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
@@ -77,6 +81,9 @@ def make_app() -> Celery:
         worker_send_task_events=True,
         task_send_sent_event=True,
     )
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        # A queue item that is not a message envelope at all is kept in failed_jobs, never the worker's end.
+        celery_app.conf.broker_transport = "worker.unrunnable_transport:GuardedRedisTransport"
     celery_app.set_default()
     return celery_app
 

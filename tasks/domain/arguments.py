@@ -2,6 +2,8 @@
 
 Each reader returns the value in the type the domain wants or raises ``BadMessage`` naming the field,
 so a malformed message fails with a plain reason instead of a ``TypeError`` deep inside the logic.
+Task shells receive arguments already checked against their contract (``tasks.domain.contracts``);
+these readers serve lookups of ids that arrive elsewhere (inside a payload, in a log context).
 """
 
 from __future__ import annotations

@@ -7,10 +7,13 @@ from typing import Any
 from models.db import transaction
 from models.ops import FailedJob
 from models.posts import SocialPost
+from tasks.domain.arguments import optional_uuid
+from tasks.domain.untrusted import storable, storable_text
 from worker.core.logging import get_logger
 from worker.core.redaction import redact, redact_text
 
 log = get_logger(__name__)
+REDACT_DEPTH = 12
 
 
 def describe_error(error: BaseException) -> tuple[str | None, str | None]:
@@ -22,9 +25,22 @@ def describe_error(error: BaseException) -> tuple[str | None, str | None]:
     return code_text, hint
 
 
-def record_failed_job(*, task_name: str, task_id: str | None, args: list[Any], kwargs: dict[str, Any],
-                      error: BaseException, tenant_id: str | None = None, post_id: str | None = None) -> str | None:
-    code, hint = describe_error(error)
+def record_failed_job(*, task_name: Any, task_id: Any, args: Any, kwargs: Any,
+                      error: BaseException, tenant_id: Any = None, post_id: Any = None,
+                      error_class: str | None = None, message: str | None = None,
+                      hint: str | None = None, raw_message: Any = None) -> str | None:
+    """One ``failed_jobs`` row for work that can never succeed as sent.
+
+    Everything here may come straight off the queue (a hostile task name, id or arguments of any JSON
+    shape), so every value is redacted and then made ``storable``: the row is always accepted by
+    SQLite and PostgreSQL, and what could not be kept as it was is escaped or cut, never dropped
+    silently. ``error_class``/``message`` override the ones taken from ``error`` (a message Celery
+    refused has no exception of ours).
+    """
+    code, graph_hint = describe_error(error)
+    hint = hint or graph_hint
+    name = storable_text(task_name if isinstance(task_name, str) and task_name else "unknown", 100)[:100]
+    text = message if message is not None else str(error)
     try:
         with transaction() as session:
             if not isinstance(tenant_id, str) and isinstance(post_id, str):
@@ -33,11 +49,20 @@ def record_failed_job(*, task_name: str, task_id: str | None, args: list[Any], k
                 post = session.get(SocialPost, post_id)
                 tenant_id = post.tenant_id if post is not None else None
             job = FailedJob(
-                task_name=task_name[:100], task_id=task_id, args=redact(args), kwargs=redact(kwargs),
-                error_class=type(error).__name__[:100], error_message=redact_text(str(error))[:4000] or type(error).__name__,
-                error_code=code, hint=redact_text(hint) if hint else None,
-                tenant_id=tenant_id if isinstance(tenant_id, str) else None,
-                post_id=post_id if isinstance(post_id, str) else None,
+                task_name=name,
+                task_id=storable_text(task_id, 64)[:64] if isinstance(task_id, str) and task_id else None,
+                # redact() looks 12 levels deep; storable() keeps no more than that.
+                args=storable(redact(args if isinstance(args, list) else [args] if args is not None else []),
+                              max_depth=REDACT_DEPTH),
+                kwargs=storable(redact(kwargs if isinstance(kwargs, dict) else {"[not a mapping]": kwargs}
+                                       if kwargs is not None else {}), max_depth=REDACT_DEPTH),
+                error_class=storable_text(error_class or type(error).__name__, 100)[:100],
+                error_message=storable_text(redact_text(text), 4000) or type(error).__name__,
+                error_code=storable_text(code, 32)[:32] if code else None,
+                hint=storable_text(redact_text(hint), 4000) if hint else None,
+                tenant_id=optional_uuid(tenant_id), post_id=optional_uuid(post_id),
+                raw_message=storable(redact(raw_message), max_depth=REDACT_DEPTH, max_text=4000)
+                if raw_message is not None else None,
             )
             session.add(job)
             session.flush()

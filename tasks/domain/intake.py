@@ -31,6 +31,7 @@ from tasks.domain.arguments import optional_uuid
 from tasks.domain.content import check_content, content_hash, parse_time, payload_hash
 from tasks.domain.errors import BadMessage, TryLater
 from tasks.domain.events import record_event
+from tasks.domain.untrusted import forbidden_reason, json_type, nesting_depth, shown, storable, storable_text
 from worker.core.logging import bind_log_context, get_logger
 
 log = get_logger(__name__)
@@ -40,6 +41,9 @@ REPLACEABLE = frozenset({PostStatus.PENDING_APPROVAL, PostStatus.APPROVED, PostS
                          PostStatus.FAILED})
 KNOWN_FIELDS = frozenset({"tenant_id", "slot_id", "platform", "message", "link", "media", "content_type",
                           "writer_run_id", "integration_id", "scheduled_at"})
+# Writer output nests three levels at most (payload > media list > media item); far deeper is not output.
+MAX_NESTING = 32
+MAX_RUN_ID = 128
 
 
 class IntakeRejected(BadMessage):
@@ -119,9 +123,14 @@ def intake(session: Session, payload: Any) -> IntakeResult:
     bind_log_context(tenant_id=tenant.id)
 
     reasons: list[str] = []
+    depth = nesting_depth(payload, limit=MAX_NESTING + 1)
+    if depth > MAX_NESTING:
+        reasons.append(f"the output nests lists and objects deeper than {MAX_NESTING} levels; writer output "
+                       "is a flat object with a media list")
     if payload.get("platform", "facebook") != "facebook":
-        reasons.append(f"platform must be 'facebook', got {payload.get('platform')!r}")
-    unknown = sorted(set(payload) - KNOWN_FIELDS)
+        reasons.append(f"platform must be 'facebook', got {shown(payload.get('platform'))}")
+    unknown = storable(sorted(set(payload) - KNOWN_FIELDS), max_text=100) or None
+    run_id = _writer_run_id(payload.get("writer_run_id"), reasons)
     checked = check_content(payload)
     reasons += checked.reasons
     slot, when = _resolve_time(session, tenant, payload, reasons)
@@ -134,7 +143,7 @@ def intake(session: Session, payload: Any) -> IntakeResult:
     if existing is not None and existing.status not in REPLACEABLE:
         record_event(session, existing, "intake_ignored", actor="writer",
                      reason=f"post is already {existing.status}; a new output cannot replace it",
-                     writer_run_id=payload.get("writer_run_id"), payload_hash=digest)
+                     writer_run_id=run_id, payload_hash=digest)
         return IntakeResult(existing.id, existing.status, "kept_on_facebook")
 
     post = existing or SocialPost(tenant_id=tenant.id, slot_id=slot.id if slot else None)
@@ -142,7 +151,7 @@ def intake(session: Session, payload: Any) -> IntakeResult:
     post.content_type = checked.content_type or (slot.content_type if slot else "text")
     post.message, post.link, post.media = checked.message, checked.link, checked.media
     post.scheduled_at = when
-    post.writer_run_id = str(payload.get("writer_run_id"))[:128] if payload.get("writer_run_id") else None
+    post.writer_run_id = run_id
     post.payload_hash = digest
     post.content_hash = content_hash(content_type=post.content_type, message=post.message, link=post.link,
                                      media=post.media, integration_id=integration_id)
@@ -158,10 +167,28 @@ def intake(session: Session, payload: Any) -> IntakeResult:
                 session.flush()
         except IntegrityError:  # the same slot's post was created concurrently: replay against it
             raise ConcurrentIntake() from None
+    # An invalid output keeps the writer's whole payload in its audit event (escaped and cut to size by
+    # ``storable``), so nothing the writer sent is lost even where a column could not hold it as it was.
     record_event(session, post, "invalid" if reasons else ("replaced" if existing else "written"), actor="writer",
-                 reasons=reasons or None, writer_run_id=post.writer_run_id, ignored_fields=unknown or None)
+                 reasons=reasons or None, writer_run_id=post.writer_run_id, ignored_fields=unknown,
+                 payload=storable(payload, max_depth=10) if reasons else None)
     log.info("post_intake", post_id=post.id, status=post.status, outcome=outcome, reasons=len(reasons))
     return IntakeResult(post.id, post.status, outcome, reasons)
+
+
+def _writer_run_id(value: Any, reasons: list[str]) -> str | None:
+    """The writer's run id as text (a number is taken as its digits); anything else is a reason."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        reasons.append(f"writer_run_id must be text, got {json_type(value)}")
+        return None
+    problem = forbidden_reason("writer_run_id", value)
+    if problem:
+        reasons.append(problem)
+    return storable_text(value, MAX_RUN_ID)[:MAX_RUN_ID]
 
 
 class ConcurrentIntake(TryLater):

@@ -15,6 +15,7 @@ from celery import current_app
 from sqlalchemy.orm import Session
 
 from models.db import after_commit
+from tasks.domain.contracts.messages import AGENT_MESSAGES
 from worker.core.queues import AGENT_MESSAGE_NAMES, Queue
 
 APP_MAIN = "socialcal"
@@ -46,5 +47,7 @@ def enqueue(session: Session, task_name: str, *args: Any, countdown: float | Non
 
 
 def send_to_agent(session: Session, queue: Queue, payload: dict[str, Any]) -> None:
-    """Hand a payload to an outside agent's queue after commit."""
-    enqueue(session, AGENT_MESSAGE_NAMES[queue], payload, queue=queue.value)
+    """Hand a payload to an outside agent's queue after commit, stamped with its schema version
+    (``schemas/messages/<message name>.json``, from ``tasks.domain.contracts.messages``)."""
+    message = {**payload, "schema_version": AGENT_MESSAGES[queue].version}
+    enqueue(session, AGENT_MESSAGE_NAMES[queue], message, queue=queue.value)

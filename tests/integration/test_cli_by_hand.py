@@ -69,8 +69,11 @@ def test_connect_intake_approve_show(db, sandbox, workers, tmp_path):
 def test_user_mistakes_are_one_line_errors(db):
     missing = CliRunner().invoke(cli, ["posts", "show", "00000000-0000-0000-0000-000000000000"])
     assert missing.exit_code == 1 and missing.output.strip().startswith("Error: no post")
-    bad_plan = CliRunner().invoke(cli, ["plan", "--tenant", "x", "--month", "2026/12"])
+    bad_plan = CliRunner().invoke(cli, ["plan", "--tenant", "00000000-0000-0000-0000-000000000000",
+                                        "--month", "2026/12"])
     assert bad_plan.exit_code == 1 and "YYYY-MM" in bad_plan.output
+    bad_id = CliRunner().invoke(cli, ["plan", "--tenant", "x", "--month", "2026-12"])
+    assert bad_id.exit_code == 1 and bad_id.output.strip().startswith("Error: --tenant must be an id")
     env = {"SOCIALCAL_GRAPH_CALLS_PER_HOUR": "-1", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([sys.executable, "-m", "worker.cli", "posts", "list"], env=env, capture_output=True, text=True)
     assert proc.returncode != 0

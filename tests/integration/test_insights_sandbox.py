@@ -170,7 +170,8 @@ def test_the_planted_anomaly_is_found_once_and_the_clean_page_has_none(db, sandb
     payload = agent[0][1][0]
     assert payload == {"tenant_id": tenant_id, "integration_id": spiky_id, "page_id": spiky.page_id,
                        "metric": metric, "day": day.isoformat(), "value": found[0].value,
-                       "expected": found[0].expected, "score": found[0].score, "direction": "up"}
+                       "expected": found[0].expected, "score": found[0].score, "direction": "up",
+                       "schema_version": 1}
 
     # However often it runs: stored once, sent once.
     with transaction() as session:

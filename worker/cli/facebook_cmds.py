@@ -11,7 +11,7 @@ from tasks.domain.clients import client_for_token
 from tasks.domain.connect import connect_page_token, connect_user_token
 from tasks.domain.integrations import IntegrationNotFound, disconnect_integration
 from tasks.domain.tenancy import TenantError
-from worker.cli.output import UserError, emit_json, emit_table, json_option
+from worker.cli.output import ID, UserError, emit_json, emit_table, json_option
 
 
 @click.group()
@@ -20,7 +20,7 @@ def facebook() -> None:
 
 
 @facebook.command("connect")
-@click.option("--tenant", "tenant_id", required=True)
+@click.option("--tenant", "tenant_id", required=True, type=ID)
 @click.option("--page-id", help="With --page-token: the Page to connect.")
 @click.option("--page-token", help="A Page access token (prefer the environment: SOCIALCAL_PAGE_TOKEN).",
               envvar="SOCIALCAL_PAGE_TOKEN")

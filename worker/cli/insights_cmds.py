@@ -21,7 +21,7 @@ from models.db import transaction
 from tasks.domain.anomalies import detect_anomalies, measured_day
 from tasks.domain.page_insights import pull_page_insights, skip_reason
 from tasks.domain.post_metrics import sync_post_metrics
-from worker.cli.output import UserError, emit_json, emit_table, json_option
+from worker.cli.output import ID, UserError, emit_json, emit_table, json_option
 from worker.core.settings import get_settings
 
 
@@ -69,7 +69,7 @@ def _pull_one(integration: Integration, days: int | None, notify: bool) -> dict[
 
 
 @insights.command("pull")
-@click.option("--tenant", "tenant_id", help="Only this tenant's Pages.")
+@click.option("--tenant", "tenant_id", type=ID, help="Only this tenant's Pages.")
 @click.option("--days", type=click.IntRange(1, 3650),
               help="Re-read the last N days (default: a backfill on the first pull, then from the last stored day).")
 @click.option("--notify/--no-notify", default=True, show_default=True,
@@ -117,7 +117,7 @@ def insights_pull(tenant_id: str | None, days: int | None, notify: bool, as_json
 
 
 @insights.command("show")
-@click.option("--tenant", "tenant_id", required=True)
+@click.option("--tenant", "tenant_id", required=True, type=ID)
 @click.option("--metric", help="Only this metric.")
 @click.option("--days", default=28, show_default=True, type=click.IntRange(1, 3650), help="How many days back.")
 @json_option

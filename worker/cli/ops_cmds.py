@@ -11,7 +11,7 @@ from models import FailedJob
 from models.db import transaction
 from tasks.domain.bulk import DEFAULT_LIMIT, JobFilter, Selection, requeue_each, select_jobs
 from tasks.domain.ops_status import Unavailable, check_broker
-from worker.cli.output import TimeOrAgo, UserError, dry_run_option, emit_bulk, emit_json, emit_table, json_option
+from worker.cli.output import ID, TimeOrAgo, UserError, dry_run_option, emit_bulk, emit_json, emit_table, json_option
 from worker.cli.views import job_view
 from worker.core.settings import get_settings
 
@@ -43,7 +43,7 @@ def jobs_list(task_name: str | None, show_all: bool, as_json: bool) -> None:
 
 
 @jobs.command("show")
-@click.argument("job_id")
+@click.argument("job_id", type=ID)
 @json_option
 def jobs_show(job_id: str, as_json: bool) -> None:
     with transaction() as session:
@@ -59,10 +59,10 @@ def jobs_show(job_id: str, as_json: bool) -> None:
 
 
 @jobs.command("requeue")
-@click.argument("job_ids", nargs=-1)
+@click.argument("job_ids", nargs=-1, type=ID)
 @click.option("--task", "task_name", help="Failed jobs of this task, e.g. publishing.publish_post.")
 @click.option("--code", help="Failed jobs with this Graph error code (190 also matches 190/463).")
-@click.option("--tenant", "tenant_id", help="Failed jobs of this tenant.")
+@click.option("--tenant", "tenant_id", type=ID, help="Failed jobs of this tenant.")
 @click.option("--since", type=TimeOrAgo(), help="Failed at or after this time (ISO 8601, or an age: 24h, 7d).")
 @click.option("--until", type=TimeOrAgo(), help="Failed before this time.")
 @click.option("--limit", default=DEFAULT_LIMIT, show_default=True, type=click.IntRange(1, 1_000_000),

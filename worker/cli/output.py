@@ -4,14 +4,62 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 import click
 
+from tasks.domain.untrusted import forbidden_reason, shown
+
 
 class UserError(click.ClickException):
     """A mistake by the person at the keyboard: printed as one line, exit code 1, no traceback."""
+
+
+def _name(param: click.Parameter | None) -> str:
+    if param is None:
+        return "value"
+    if isinstance(param, click.Option) and param.opts:
+        return max(param.opts, key=len)
+    return (param.human_readable_name or "value").upper()
+
+
+class SafeText(click.ParamType):
+    """Text for an option or argument, under socialcal's text rule (``tasks.domain.untrusted``).
+
+    A NUL, a control character or invalid Unicode (a command line that is not UTF-8 arrives as lone
+    surrogates) is refused as one line naming the option and the position, before anything reaches
+    the database, the Graph API or the terminal. The value itself is never echoed (it may be a token).
+    """
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        problem = forbidden_reason(_name(param), value)
+        if problem:
+            raise UserError(problem.split(":", 1)[0] + ": not allowed in socialcal input")
+        return value
+
+
+class UuidId(click.ParamType):
+    """An id (tenant, post, job, Page integration): a UUID, handed on in canonical form."""
+
+    name = "uuid"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        try:
+            return str(uuid.UUID(value))
+        except (TypeError, ValueError, AttributeError):
+            raise UserError(f"{_name(param)} must be an id (a UUID such as 2f1c…-…), got {shown(value, 40)}") from None
+
+
+TEXT = SafeText()
+ID = UuidId()
 
 
 def _default(value: Any) -> Any:

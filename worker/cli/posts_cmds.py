@@ -11,7 +11,7 @@ from models import PostStatus, SocialPost
 from models.db import transaction
 from tasks.domain import bulk
 from tasks.domain.ops_status import check_broker
-from worker.cli.output import UserError, dry_run_option, emit_bulk, emit_json, emit_table, json_option
+from worker.cli.output import ID, UserError, dry_run_option, emit_bulk, emit_json, emit_table, json_option
 from worker.cli.views import event_view, post_view
 from worker.core.settings import get_settings
 
@@ -22,7 +22,7 @@ def posts() -> None:
 
 
 @posts.command("list")
-@click.option("--tenant", "tenant_id", help="Only this tenant's posts.")
+@click.option("--tenant", "tenant_id", type=ID, help="Only this tenant's posts.")
 @click.option("--status", type=click.Choice([s.value for s in PostStatus]), help="Only posts in this status.")
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100_000))
 @json_option
@@ -42,7 +42,7 @@ def posts_list(tenant_id: str | None, status: str | None, limit: int, as_json: b
 
 
 @posts.command("show")
-@click.argument("post_id")
+@click.argument("post_id", type=ID)
 @json_option
 def posts_show(post_id: str, as_json: bool) -> None:
     """Show one post with its audit trail."""

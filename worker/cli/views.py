@@ -41,4 +41,5 @@ def job_view(job: FailedJob) -> dict[str, Any]:
     return {"id": job.id, "task_name": job.task_name, "status": job.status, "error_class": job.error_class,
             "error_code": job.error_code, "error_message": job.error_message, "hint": job.hint,
             "tenant_id": job.tenant_id, "post_id": job.post_id, "args": job.args, "kwargs": job.kwargs,
-            "requeue_count": job.requeue_count, "created_at": job.created_at, "requeued_at": job.requeued_at}
+            "raw_message": job.raw_message, "requeue_count": job.requeue_count, "created_at": job.created_at,
+            "requeued_at": job.requeued_at}
