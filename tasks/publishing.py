@@ -26,7 +26,7 @@ def publish_post_task(self: SocialcalTask, post_id: Any, **_unknown: Any) -> dic
     """One attempt; waits and retries are due times in the database (see ``tasks.domain.publisher``)."""
     post_id = require_uuid(post_id, "post_id")
     bind_log_context(post_id=post_id)
-    return publisher.publish_post(post_id, new_lease_owner(self.request.id), get_settings())
+    return publisher.publish_post(post_id, new_lease_owner(self.request.id), get_settings(), task_id=self.request.id)
 
 
 @shared_task(name=TaskName.DISPATCH_DUE.value, base=SocialcalTask, bind=True)

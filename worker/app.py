@@ -15,13 +15,15 @@ still happen, every task is safe to run twice; the database, not the broker, is 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, worker_process_init, worker_ready
 from kombu import Queue as KombuQueue
 
 from schedules.beat import beat_schedule
+from tasks.domain.recovery import recover_on_start
 from worker.core.logging import configure_logging
 from worker.core.queues import TASK_ROUTES, WORKER_QUEUES, Queue
 from worker.core.settings import get_settings
@@ -86,6 +88,17 @@ def _configure_celery_logging(**_kwargs: Any) -> None:
 def _configure_child_logging(**_kwargs: Any) -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+
+
+@worker_ready.connect
+def _recover_after_start(sender: Any = None, **_kwargs: Any) -> None:
+    """Once this worker consumes, re-send what dead workers held (``tasks.domain.recovery``).
+
+    In a thread: a slow or unreachable database must not hold up the worker itself, and the sweep
+    only sends messages (any pool process may run them)."""
+    node = getattr(sender, "hostname", None)
+    threading.Thread(target=recover_on_start, args=(get_settings(), node), name="socialcal-recovery",
+                     daemon=True).start()
 
 
 app = make_app()
