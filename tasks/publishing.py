@@ -9,7 +9,7 @@ from celery import shared_task
 
 from models import utcnow
 from tasks.base import SocialcalTask
-from tasks.domain import dispatch, post_changes, publisher
+from tasks.domain import dispatch, messaging, post_changes, publisher
 from tasks.domain.arguments import require_uuid
 from tasks.domain.claim import new_lease_owner
 from tasks.domain.content import parse_time
@@ -33,6 +33,8 @@ def publish_post_task(self: SocialcalTask, post_id: Any, **_unknown: Any) -> dic
 def dispatch_due_task(self: SocialcalTask, **_unknown: Any) -> dict[str, int]:
     with self.transaction() as session:
         counts = dispatch.dispatch_due(session, utcnow(), get_settings())
+    with self.transaction() as session:  # apart: a message the broker still refuses keeps its row
+        counts.update(messaging.resend_outbox(session, utcnow()))
     if any(counts.values()):
         log.info("dispatched", **counts)
     return counts

@@ -41,7 +41,7 @@ from tasks.domain.clients import client_for_integration
 from tasks.domain.events import record_event, record_post_event
 from tasks.domain.failed_jobs import failed_job_row, mark_recorded
 from tasks.domain.integrations import RECONNECT_HINT, mark_needs_reconnect
-from tasks.domain.messaging import send_now
+from tasks.domain.messaging import send_or_keep
 from tasks.domain.retry_policy import broker_countdown, decide
 from worker.core.logging import get_logger
 from worker.core.queues import TaskName
@@ -615,4 +615,4 @@ def _retry_soon(publisher: Publisher, delay: float, reason: str, error: str | No
     except LeaseLost:
         return
     if countdown is not None:
-        send_now(TaskName.PUBLISH_POST, publisher.post_id, countdown=max(countdown, 0.5))
+        send_or_keep(TaskName.PUBLISH_POST, publisher.post_id, countdown=max(countdown, 0.5))

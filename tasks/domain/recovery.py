@@ -20,6 +20,7 @@ import redis
 from models.db import transaction
 from tasks.domain.clients import redis_client
 from tasks.domain.dispatch import recover_after_start
+from tasks.domain.messaging import resend_outbox
 from worker.core.logging import get_logger
 from worker.core.settings import Settings
 
@@ -52,6 +53,8 @@ def recover_on_start(settings: Settings, node: str | None = None) -> dict[str, i
             return None
         with transaction() as session:
             counts = recover_after_start(session, datetime.now(timezone.utc), settings)
+        with transaction() as session:
+            counts.update(resend_outbox(session, datetime.now(timezone.utc)))
     except Exception as error:  # noqa: BLE001 - the database may be down; dispatch_due is the backstop
         log.warning("recovery_failed", error_class=type(error).__name__, error=str(error)[:300])
         return None

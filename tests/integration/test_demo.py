@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.support.services import REDIS_URL
+
 pytestmark = pytest.mark.integration
 
 
@@ -42,6 +44,8 @@ def test_demo_with_nothing_running_reaches_its_summary(tmp_path):
 
 
 def test_demo_uses_a_live_redis_when_the_broker_points_at_one(tmp_path, redis_client):
-    proc, _ = _run_demo(tmp_path, SOCIALCAL_BROKER_URL="redis://127.0.0.1:6379/14")
+    # This run's own Redis db (SOCIALCAL_TEST_REDIS_URL), never a fixed one: a hard-coded db number
+    # let every engineer's demo test send its messages into whoever else used that db.
+    proc, _ = _run_demo(tmp_path, SOCIALCAL_BROKER_URL=REDIS_URL)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "broker redis://127.0.0.1:6379/14" in proc.stdout
+    assert f"broker {REDIS_URL}" in proc.stdout
