@@ -43,6 +43,33 @@ TASK_MODULES = [
 ]
 
 
+# Beat is not a single point of failure: any number of beat processes may run; the one holding a
+# lock in Redis schedules (``schedules.leader``, on celery-redbeat, which also keeps each entry's last
+# run in Redis, so the one that takes over neither repeats nor skips what the dead leader sent). The
+# leader renews the lock every loop (at most BEAT_LOOP_SECONDS); a standby retries every loop, so it
+# takes over at most BEAT_LOCK_SECONDS + BEAT_LOOP_SECONDS after the leader died.
+BEAT_LOCK_SECONDS = 30
+BEAT_LOOP_SECONDS = 5
+BEAT_KEY_PREFIX = "socialcal:beat:"
+
+
+def beat_config(settings: Any) -> dict[str, Any]:
+    """The scheduler settings: RedBeat on the Redis that holds the call budget, when there is one."""
+    if settings.redis_url is None and not settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return {}  # the embedded demo (in-memory broker, no Redis): Celery's default scheduler
+    return {
+        "beat_scheduler": "schedules.leader:LeaderScheduler",
+        "redbeat_redis_url": settings.budget_redis_url,
+        "redbeat_key_prefix": BEAT_KEY_PREFIX,
+        "redbeat_lock_key": BEAT_KEY_PREFIX + "lock",
+        "redbeat_lock_timeout": BEAT_LOCK_SECONDS,
+        "beat_max_loop_interval": BEAT_LOOP_SECONDS,
+        # Client options (fail fast; reconnect) and RedBeat's retry of a lost connection for a minute.
+        "redbeat_redis_options": {"socket_timeout": 5, "socket_connect_timeout": 3, "health_check_interval": 30,
+                                  "retry_period": 60},
+    }
+
+
 def make_app() -> Celery:
     settings = get_settings()
     celery_app = Celery("socialcal", broker=settings.broker_url, include=TASK_MODULES)
@@ -73,6 +100,7 @@ def make_app() -> Celery:
         # Beat's bookkeeping file lives outside the working tree (and the image's code directory).
         beat_schedule_filename=settings.beat_schedule_file,
     )
+    celery_app.conf.update(beat_config(settings))
     celery_app.set_default()
     return celery_app
 

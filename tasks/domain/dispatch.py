@@ -10,8 +10,8 @@ which wake-ups died with the workers before it (Redis hands a killed worker's un
 only after the two-hour visibility timeout), so it re-sends every approved post due within the
 broker countdown limit, and a wake-up at the moment each ``publishing`` lease expires. Lease expiry
 is the only safe fence: a worker that merely looks dead may still be inside a Graph call, and its
-lease outlasts that call. Copies are harmless (only one claim can win), and
-``tasks.domain.recovery`` lets one starting worker in a short while do this for the whole fleet.
+lease outlasts that call. Copies are harmless (only one claim can win); ``tasks.domain.recovery``
+lets one of several workers starting together re-send the approved posts for all of them.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def dispatch_due(session: Session, now: datetime, settings: Settings) -> dict[st
     return counts
 
 
-def recover_after_start(session: Session, now: datetime, settings: Settings, *,
+def recover_after_start(session: Session, now: datetime, settings: Settings, *, approved: bool = True,
                         limit: int = DISPATCH_BATCH) -> dict[str, int]:
     """Re-send, once, everything a dead worker may have held; returns how many of each kind.
 
@@ -65,6 +65,7 @@ def recover_after_start(session: Session, now: datetime, settings: Settings, *,
       the one sent may be in a dead worker's memory (a countdown) or unacked list.
 
     Later posts are ``dispatch_due``'s, and so is anything past ``limit`` of each kind.
+    ``approved=False`` leaves the approved posts out (another worker has just re-sent them).
     """
     horizon = now + timedelta(seconds=settings.max_broker_countdown_seconds)
     counts = {"approved": 0, "leases": 0}
@@ -77,9 +78,11 @@ def recover_after_start(session: Session, now: datetime, settings: Settings, *,
         enqueue(session, TaskName.PUBLISH_POST, post.id,
                 countdown=wait + EXPIRY_MARGIN_SECONDS if wait > -EXPIRY_MARGIN_SECONDS else None)
         counts["leases"] += 1
-    approved = (select(SocialPost).where(SocialPost.status == PostStatus.APPROVED, SocialPost.due_at <= horizon)
-                .order_by(SocialPost.due_at).limit(limit).with_for_update(skip_locked=True))
-    for post in session.scalars(approved):
+    if not approved:
+        return counts
+    due = (select(SocialPost).where(SocialPost.status == PostStatus.APPROVED, SocialPost.due_at <= horizon)
+           .order_by(SocialPost.due_at).limit(limit).with_for_update(skip_locked=True))
+    for post in session.scalars(due):
         assert post.due_at is not None
         wait = (post.due_at - now).total_seconds()
         post.enqueued_at = max(now, post.due_at)

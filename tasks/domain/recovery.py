@@ -5,9 +5,13 @@ After every worker was killed, the broker keeps their messages unacked for its v
 window passed. A starting worker runs ``dispatch.recover_after_start`` instead, so every approved
 post is on its way again within one lease of the restart.
 
-Several workers usually start together (a deploy, a host reboot): the first one to set a short-lived
-Redis key does the sweep for all of them. Without that key (Redis unreachable, the embedded demo's
-in-memory broker) each worker sweeps; copies only cost a lost claim each.
+Several workers usually start together (a deploy, a host reboot), and re-sending every approved
+post due soon is the costly half (one copy per post, each costing a lost claim): the first worker to
+set a short-lived Redis key does that half for all of them. The lease half (one wake-up per post in
+``publishing``, a handful per dead worker) every worker does, so a worker that starts right after
+another one died still takes its posts back. A worker that started and died inside the key's few
+seconds leaves its held wake-ups to ``dispatch_due``. Without the key (Redis unreachable, the
+embedded demo's in-memory broker) each worker does both halves.
 """
 
 from __future__ import annotations
@@ -26,10 +30,9 @@ from worker.core.settings import Settings
 
 log = get_logger(__name__)
 
-GUARD_KEY = "socialcal:recovery:last"
-# One sweep per this many seconds for the whole fleet: workers starting together share it; a worker
-# killed after that is found by the next starter or by dispatch_due.
-GUARD_SECONDS = 20
+GUARD_KEY = "socialcal:recovery:approved"
+# Workers starting within this many seconds of each other share one re-send of the approved posts.
+GUARD_SECONDS = 10
 
 
 def _first_starter(settings: Settings, node: str) -> bool:
@@ -43,20 +46,18 @@ def _first_starter(settings: Settings, node: str) -> bool:
 
 
 def recover_on_start(settings: Settings, node: str | None = None) -> dict[str, int] | None:
-    """Sweep once for the fleet (None when another worker has just done it); never raises."""
+    """Re-send what dead workers held; returns the counts (None when off or failed); never raises."""
     node = node or socket.gethostname()
     if not settings.recover_on_start:
         return None
     try:
-        if not _first_starter(settings, node):
-            log.info("recovery_skipped", reason="another worker swept moments ago")
-            return None
+        approved = _first_starter(settings, node)
         with transaction() as session:
-            counts = recover_after_start(session, datetime.now(timezone.utc), settings)
+            counts = recover_after_start(session, datetime.now(timezone.utc), settings, approved=approved)
         with transaction() as session:
             counts.update(resend_outbox(session, datetime.now(timezone.utc)))
     except Exception as error:  # noqa: BLE001 - the database may be down; dispatch_due is the backstop
         log.warning("recovery_failed", error_class=type(error).__name__, error=str(error)[:300])
         return None
-    log.info("recovered_after_start", node=node, **counts)
+    log.info("recovered_after_start", node=node, approved_swept=approved, **counts)
     return counts

@@ -53,6 +53,8 @@ class Settings:
     # An approved post whose wake-up was due this long ago and is still approved is assumed lost from
     # the broker (a flush, a restart, a worker killed while holding it): what a healthy wake-up takes.
     redispatch_after_seconds: int = 120
+    # How often beat sends dispatch_due (the sweep of what is due and what the broker lost).
+    dispatch_every_seconds: float = 60.0
     # Transient retries per task before it is written to failed_jobs.
     max_transient_retries: int = 5
     # Longest countdown ever handed to the broker; longer waits become due times in the database.
@@ -114,6 +116,8 @@ class Settings:
                                                int, minimum=1),
             redispatch_after_seconds=reader.number("SOCIALCAL_REDISPATCH_AFTER_SECONDS",
                                                    defaults.redispatch_after_seconds, int, minimum=1),
+            dispatch_every_seconds=reader.number("SOCIALCAL_DISPATCH_EVERY_SECONDS", defaults.dispatch_every_seconds,
+                                                 float, minimum=1.0, maximum=600.0),
             max_transient_retries=reader.number("SOCIALCAL_MAX_TRANSIENT_RETRIES", defaults.max_transient_retries,
                                                 int, minimum=0),
             max_broker_countdown_seconds=reader.number("SOCIALCAL_MAX_BROKER_COUNTDOWN_SECONDS",
