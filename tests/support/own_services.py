@@ -91,15 +91,27 @@ class OwnPostgres:
     def admin_url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
+    def _run(self, *command: str) -> None:
+        # PostgreSQL refuses to run as root (CI and these machines run as root): use its own account.
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        result = subprocess.run([*prefix, *command], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+
     def _ctl(self, *args: str) -> None:
-        subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.directory / "pg.log"),
-                        "-w", "-t", "60", *args], check=True, capture_output=True)
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.directory / "pg.log"),
+                  "-w", "-t", "60", *args)
 
     def init(self) -> "OwnPostgres":
         self.directory.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+            for parent in self.directory.parents:  # pytest's temp dirs are 0700: let postgres reach its own
+                if parent == Path("/tmp") or parent == Path("/"):
+                    break
+                os.chmod(parent, os.stat(parent).st_mode | 0o711)
         if not (self.data / "PG_VERSION").exists():
-            subprocess.run([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                            "--no-sync"], check=True, capture_output=True)
+            self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
         return self
 
     def start(self) -> "OwnPostgres":
