@@ -13,12 +13,10 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import redis
 
-from tests.support.own_services import OwnRedis
 from tests.support.stack import ROOT
 from tests.support.waits import wait_for
 
@@ -54,13 +52,6 @@ class BeatProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
         self._log.close()
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path / "redis").start()
-    yield server
-    server.stop(kill=True)
 
 
 def test_two_beats_one_schedules_and_the_standby_takes_over(own_redis, tmp_path):

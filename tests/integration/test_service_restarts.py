@@ -11,25 +11,18 @@ left half of itself behind.
 
 from __future__ import annotations
 
-import threading
 import time
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
 from models import OutboxMessage, PostEvent, PostStatus, SocialPost
-from models.db import dispose_engines, transaction
-from tasks.domain.dispatch import dispatch_due
-from tasks.domain.messaging import resend_outbox
+from models.db import transaction
 from tests.conftest import WorkerFactory
+from tests.support.beat import FastBeat
 from tests.support.factories import connect, make_tenant
-from tests.support.own_services import OwnPostgres, OwnRedis
 from tests.support.pipeline import approve_post, assert_exactly_once, future, write_post
-from tests.support.stack import create_database, drop_database
 from tests.support.waits import wait_for
-from worker.core.settings import get_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -39,25 +32,6 @@ WORKER_ENV = {
     "SOCIALCAL_REDISPATCH_AFTER_SECONDS": "5",
 }
 POSTS = 24
-
-
-class Beat(threading.Thread):
-    """Plays beat's dispatch_due (and its outbox sweep) every second, riding out the outage."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.stop = threading.Event()
-        self.errors = 0
-
-    def run(self) -> None:
-        while not self.stop.wait(1.0):
-            try:
-                with transaction() as session:
-                    dispatch_due(session, datetime.now(timezone.utc), get_settings())
-                with transaction() as session:
-                    resend_outbox(session, datetime.now(timezone.utc))
-            except Exception:  # noqa: BLE001 - the service is down right now; next second
-                self.errors += 1
 
 
 def _statuses(post_ids: list[str]) -> dict[str, str]:
@@ -118,28 +92,6 @@ def _assert_each_once(sandbox, pages, post_ids, expected) -> None:
 # ---------------------------------------------------------------------------------- PostgreSQL
 
 
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[OwnPostgres]:
-    server = OwnPostgres(tmp_path / "pg").init().start()
-    yield server
-    dispose_engines()
-    server.destroy()
-
-
-@pytest.fixture
-def own_pg_db(own_postgres: OwnPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = create_database("postgresql", tmp_path, admin_url=own_postgres.admin_url)
-    monkeypatch.setenv("SOCIALCAL_DATABASE_URL", url)
-    get_settings.cache_clear()
-    yield url
-    dispose_engines()
-    get_settings.cache_clear()
-    try:
-        drop_database(url, admin_url=own_postgres.admin_url)
-    except Exception:  # noqa: BLE001 - the cluster is destroyed next anyway
-        pass
-
-
 def test_postgres_restarted_while_posts_drain(own_postgres, own_pg_db, sandbox, redis_client, tmp_path):
     redis_client.flushdb()
     pages, post_ids, expected = _write_backlog(sandbox, POSTS)
@@ -147,7 +99,7 @@ def test_postgres_restarted_while_posts_drain(own_postgres, own_pg_db, sandbox, 
     factory = WorkerFactory(own_pg_db, sandbox, tmp_path / "logs")
     for n in range(2):
         factory.start(name=f"pg{n}", **WORKER_ENV)
-    beat = Beat()
+    beat = FastBeat()
     beat.start()
     try:
         for post_id in post_ids:
@@ -155,8 +107,7 @@ def test_postgres_restarted_while_posts_drain(own_postgres, own_pg_db, sandbox, 
         # "fast": every open session is cut off, mid-transaction or not, like a crash of the server.
         restarted = _drain(post_ids, lambda: own_postgres.restart(down_for=3.0))
     finally:
-        beat.stop.set()
-        beat.join(5)
+        beat.close()
         factory.stop_all()
         redis_client.flushdb()
     assert restarted
@@ -170,30 +121,6 @@ def test_postgres_restarted_while_posts_drain(own_postgres, own_pg_db, sandbox, 
 # ---------------------------------------------------------------------------------- Redis
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path / "redis").start()
-    yield server
-    server.stop(kill=True)
-
-
-@pytest.fixture
-def own_broker_app(own_redis: OwnRedis, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """This test process sends through a socialcal app whose broker is the test's own Redis."""
-    from celery import current_app
-
-    from worker.app import make_app
-
-    previous = current_app._get_current_object()
-    monkeypatch.setenv("SOCIALCAL_BROKER_URL", own_redis.url())
-    get_settings.cache_clear()
-    app = make_app()  # becomes the default app, so the domain's sends go to our own Redis
-    yield app
-    app.close()
-    previous.set_default()
-    get_settings.cache_clear()
-
-
 @pytest.mark.parametrize("backend_db", ["postgresql"], indirect=True)
 def test_redis_restarted_while_posts_drain(db, own_redis, own_broker_app, sandbox, tmp_path):
     pages, post_ids, expected = _write_backlog(sandbox, POSTS)
@@ -202,7 +129,7 @@ def test_redis_restarted_while_posts_drain(db, own_redis, own_broker_app, sandbo
     factory = WorkerFactory(db, sandbox, tmp_path / "logs")
     for n in range(2):
         factory.start(name=f"redis{n}", SOCIALCAL_BROKER_URL=own_redis.url(), **WORKER_ENV)
-    beat = Beat()
+    beat = FastBeat()
     beat.start()
     kept: list[int] = []
 
@@ -219,8 +146,7 @@ def test_redis_restarted_while_posts_drain(db, own_redis, own_broker_app, sandbo
             approve_post(post_id)
         restarted = _drain(post_ids, restart)
     finally:
-        beat.stop.set()
-        beat.join(5)
+        beat.close()
         factory.stop_all()
     assert restarted
     assert kept and kept[0] >= len(late), "approvals made while Redis was down kept their wake-ups"
