@@ -29,16 +29,15 @@ def test_failed_publish_is_recorded_and_requeued_twice_publishes_once(db, sandbo
     connect(tenant_id, page.page_id, page.token)
     sandbox.set_faults([{"method": "POST", "path": "feed", "mode": "error", "code": 100, "rate": 1.0, "count": 1,
                          "message": "(#100) Invalid parameter"}])
-    workers.start()
+    worker = workers.start()
     post_id = write_post(tenant_id, "fails once for good")
     approve_post(post_id)
     wait_for(lambda: post_row(post_id).status == PostStatus.FAILED, 30, what="failed")
-
-    def failed_job_row() -> bool:  # written by the task's on_failure, just after the post's own write
-        with transaction() as s:
-            return s.query(FailedJob).filter_by(post_id=post_id).count() == 1
-
-    wait_for(failed_job_row, 30, what="the failed_jobs row")
+    with transaction() as s:  # written in the same transaction as the post's failure: there already
+        assert s.query(FailedJob).filter_by(post_id=post_id).count() == 1
+    wait_for(lambda: '"task_failed"' in worker.read_log(), 30, what="the task's on_failure")
+    with transaction() as s:  # ...and on_failure did not write a second one
+        assert s.query(FailedJob).filter_by(post_id=post_id).count() == 1
     with transaction() as s:
         job = s.query(FailedJob).filter_by(post_id=post_id).one()
         assert job.task_name == "publishing.publish_post"
