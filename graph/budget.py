@@ -44,8 +44,9 @@ lengthened, never shortened, by a later one. ``BudgetHooks.after_call`` sets pau
   a window to pass), at most ``APP_PAUSE_SECONDS`` (app) / ``PAGE_PAUSE_SECONDS`` (Page);
 * a ``RateLimited`` error — until its ``retry_at``, else a default: app 5 min (codes 4, 341),
   token 10 min (17, 613), Page 10 min (32, 80000–80014), each at most one window (a rolling
-  window's calls have all rolled off after ``W``); and Page 1 hour for 368 (a block, not a
-  window);
+  window's calls have all rolled off after ``W``); and Page 1 hour for 368/1390008 ("posting
+  too fast": a penalty, not a window). Any other 368 is a ``PolicyBlocked`` (one post's content),
+  not a ``RateLimited``, and pauses nothing: the Page's other posts go on;
 * an ``AuthError`` — the token for 15 minutes, so the tenant's other tasks stop calling with a dead
   token (the task marks the integration ``needs_reconnect``; a reconnected Page has a new token and
   so a new, unpaused fingerprint).
@@ -72,7 +73,15 @@ from typing import Any, Literal, Mapping
 import redis
 
 from graph.client import CallInfo
-from graph.errors import AuthError, BudgetExhausted, GraphError, RateLimited, Transient
+from graph.errors import (
+    POLICY_BLOCK_CODE,
+    POSTING_TOO_FAST,
+    AuthError,
+    BudgetExhausted,
+    GraphError,
+    RateLimited,
+    Transient,
+)
 from graph.usage import PERCENT_FIELDS, Usage
 from worker.core.logging import get_logger
 from worker.core.settings import Settings
@@ -87,7 +96,7 @@ APP_SCOPE = "app"
 # Default pauses when Meta gives no time (seconds). Window-based ones are also capped at one window.
 APP_PAUSE_SECONDS = 300.0  # app limit (4, 341) or X-App-Usage over the threshold
 PAGE_PAUSE_SECONDS = 600.0  # Page / user / BUC limits (17, 32, 613, 80000-80014) or Page usage
-BLOCK_PAUSE_SECONDS = 3600.0  # 368: "temporarily blocked" is a penalty, not a rolling window
+BLOCK_PAUSE_SECONDS = 3600.0  # 368/1390008 "posting too fast": a penalty, not a rolling window
 AUTH_PAUSE_SECONDS = 900.0  # dead token: stop the tenant's other tasks until someone reconnects
 MAX_PAUSE_SECONDS = 86400.0  # never trust an estimate beyond a day
 GUARD_FRACTION = 0.01
@@ -422,7 +431,7 @@ class GraphBudget:
 
     def _throttle_pause(self, error: RateLimited, token_key: str, page: str, now: float) -> Pause:
         window = float(self.settings.graph_budget_window_seconds)
-        if error.code == 368:
+        if error.code == POLICY_BLOCK_CODE and error.subcode == POSTING_TOO_FAST:
             scope, default = page, BLOCK_PAUSE_SECONDS
         elif error.scope == "app":
             scope, default = APP_SCOPE, min(APP_PAUSE_SECONDS, window)

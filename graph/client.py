@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Literal, Mapping, Protocol, Sequence
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import requests
 import structlog
@@ -30,8 +30,22 @@ from graph.errors import (
     Ambiguous,
     GraphError,
     NotFound,
+    RequestTooLarge,
+    Transient,
     error_from_exception,
     error_from_response,
+)
+from graph.answers import (
+    InsightSeries,
+    decode,
+    graph_id,
+    listed,
+    next_link,
+    parse_series,
+    path_only,
+    strip_url_secrets,
+    text_or_none,
+    with_limit,
 )
 from graph.http import pooled_session
 from graph.usage import Usage
@@ -46,10 +60,13 @@ PUBLISHED_POST_FIELDS = (
     "reactions.summary(true).limit(0),comments.summary(true).limit(0)"
 )
 MANAGED_PAGE_FIELDS = "id,name,access_token,tasks"
+# Posts per page of /published_posts. 50, not Graph's 100 maximum: with an insights expansion per post,
+# 100 draws code 1 "reduce the amount of data"; 50 keeps a Page with up to 50 recent posts at one call.
+# On that error the page is halved (cursor kept) down to the floor, then the read fails.
+PUBLISHED_PAGE_SIZE = 50
+MIN_PAGE_SIZE = 5
 INSIGHTS_MAX_RANGE = timedelta(days=90)
 INSIGHTS_MAX_PAGES_PER_RANGE = 20
-_URL_SECRET_PARAMS = frozenset({"access_token", "appsecret_proof"})
-
 VideoState = Literal["PUBLISHED", "SCHEDULED", "DRAFT"]
 When = datetime | int | float
 
@@ -91,15 +108,6 @@ class ReelStart:
 
 
 @dataclass(frozen=True)
-class InsightSeries:
-    name: str
-    period: str | None
-    values: list[dict[str, Any]]  # [{"value": …, "end_time": …}], oldest first
-    title: str | None = None
-    description: str | None = None
-
-
-@dataclass(frozen=True)
 class ManagedPage:
     id: str
     name: str
@@ -133,12 +141,6 @@ def _publish_fields(published: bool, scheduled_at: When | None) -> dict[str, Any
     return {"published": _flag(published)}
 
 
-def _strip_url_secrets(url: str) -> str:
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _URL_SECRET_PARAMS]
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
 def _insight_time(value: date) -> str | int:
     return unix_seconds(value) if isinstance(value, datetime) else value.isoformat()
 
@@ -153,27 +155,6 @@ def _query_time(url: str, name: str) -> int | None:
         return unix_seconds(datetime.fromisoformat(raw))
     except ValueError:
         return None
-
-
-def _decode(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if isinstance(body, bool):  # old Graph versions answer DELETE with a bare `true`
-        return {"success": body}
-    return body if isinstance(body, dict) else None
-
-
-def _series(item: Mapping[str, Any]) -> InsightSeries:
-    values = item.get("values")
-    return InsightSeries(
-        name=str(item.get("name")),
-        period=item.get("period"),
-        values=[v for v in values if isinstance(v, dict)] if isinstance(values, list) else [],
-        title=item.get("title"),
-        description=item.get("description"),
-    )
 
 
 class GraphClient:
@@ -230,7 +211,7 @@ class GraphClient:
     def _resolve(self, target: str, host: str) -> tuple[str, str]:
         """(URL to request, path for CallInfo); absolute URLs come from Graph (paging, uploads)."""
         if target.startswith(("https://", "http://")):
-            url = _strip_url_secrets(target)
+            url = strip_url_secrets(target)
             path = urlsplit(url).path
             version = urlsplit(self.base_url).path.rstrip("/")
             if version and path.startswith(version + "/"):
@@ -282,7 +263,7 @@ class GraphClient:
 
         usage = Usage.from_headers(response.headers)
         self.last_usage = usage
-        body = _decode(response)
+        body = decode(response)
         if response.status_code >= 400 or body is None or "error" in body:
             error = error_from_response(
                 response.status_code, body, usage, is_write=is_write, is_create=is_create, scrub=self._secrets
@@ -308,19 +289,31 @@ class GraphClient:
         *,
         max_pages: int | None = None,
         follow: Callable[[str], bool] | None = None,
+        shrink_to: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield each response body, following ``paging.next`` (token stripped) while it has data."""
+        """Yield each response body, following ``paging.next`` (token stripped) while it has data.
+
+        ``shrink_to``: on code 1 "reduce the amount of data", ask the same page again (same cursor)
+        with half the ``limit``, down to this floor; past it, raise ``RequestTooLarge``.
+        """
         seen: set[str] = set()
         query: Mapping[str, Any] | None = params
         pages = 0
         while True:
-            body = self._call("GET", target, params=query)
+            try:
+                body = self._call("GET", target, params=query)
+            except RequestTooLarge as error:
+                if shrink_to is None:
+                    raise
+                target, query = self._smaller(target, query, error, shrink_to)
+                continue
             pages += 1
+            data = listed(body, path_only(target))
             yield body
-            next_url = (body.get("paging") or {}).get("next")
+            next_url = next_link(body)
             if (
-                not body.get("data")
-                or not isinstance(next_url, str)
+                not data
+                or next_url is None
                 or next_url in seen
                 or (max_pages is not None and pages >= max_pages)
                 or (follow is not None and not follow(next_url))
@@ -329,20 +322,43 @@ class GraphClient:
             seen.add(next_url)
             target, query = next_url, None  # the next URL already carries every parameter
 
+    def _smaller(self, target: str, query: Mapping[str, Any] | None, error: RequestTooLarge,
+                 floor: int) -> tuple[str, Mapping[str, Any] | None]:
+        """The same request with half the page size (at least ``floor``), or ``RequestTooLarge`` at the floor."""
+        current = query.get("limit") if query is not None else dict(parse_qsl(urlsplit(target).query)).get("limit")
+        try:
+            limit = int(current) if current is not None else 25  # Graph's default page size
+        except (TypeError, ValueError):
+            limit = 25
+        if limit <= floor:
+            raise RequestTooLarge(
+                f"{error.graph_message} (already at {limit} items per page, socialcal's floor: "
+                f"{path_only(target)} cannot be read in smaller pages)",
+                code=error.code, subcode=error.subcode, type=error.type, fbtrace_id=error.fbtrace_id,
+                http_status=error.http_status, usage=error.usage) from None
+        smaller = max(floor, limit // 2)
+        log.warning("graph.page_size_halved", path=path_only(target), limit=smaller, was=limit)
+        if query is not None:
+            return target, {**query, "limit": smaller}
+        return with_limit(target, smaller), None
+
     def _items(self, target: str, params: Mapping[str, Any], *, max_pages: int | None = None) -> list[dict[str, Any]]:
         return [
             item
             for body in self._pages(target, params, max_pages=max_pages)
-            for item in (body.get("data") or [])
+            for item in body["data"]
             if isinstance(item, dict)
         ]
 
     @staticmethod
-    def _created_id(body: Mapping[str, Any], key: str = "id") -> str:
-        if not body.get(key):
-            # Graph said OK but gave no id: we cannot tell what exists, so reconcile like a timeout.
-            raise Ambiguous(f"Graph answered without {key!r}")
-        return str(body[key])
+    def _created_id(body: Mapping[str, Any], key: str = "id", *, unknown: type[GraphError] = Ambiguous) -> str:
+        found = graph_id(body.get(key))
+        if found is None:
+            # Graph said OK but gave no usable id (missing, a number, a list): we cannot tell what
+            # exists, so a create is reconciled like a timeout (``unknown`` says how else to fail).
+            got = "no" if body.get(key) is None else f"a malformed ({type(body.get(key)).__name__})"
+            raise unknown(f"Graph answered with {got} {key!r}")
+        return found
 
     # ----------------------------------------------------------------------------- publishing
 
@@ -395,8 +411,12 @@ class GraphClient:
         if temporary:
             data["temporary"] = "true"
         body = self._call("POST", f"{page_id}/photos", data=data, is_create=True)
-        post_id = body.get("post_id")
-        return PhotoResult(id=self._created_id(body), post_id=str(post_id) if post_id else None)
+        photo_id = self._created_id(body)
+        post_id = graph_id(body.get("post_id"))
+        if post_id is None and body.get("post_id") is not None:
+            log.warning("graph.malformed_post_id", path=f"/{page_id}/photos", photo_id=photo_id,
+                        got=type(body.get("post_id")).__name__)
+        return PhotoResult(id=photo_id, post_id=post_id)
 
     def upload_video(
         self,
@@ -424,7 +444,12 @@ class GraphClient:
     def start_reel(self, page_id: str) -> ReelStart:
         """Reel step 1: reserve a video id and the URL to upload to."""
         body = self._call("POST", f"{page_id}/video_reels", data={"upload_phase": "start"})
-        return ReelStart(video_id=self._created_id(body, "video_id"), upload_url=self._created_id(body, "upload_url"))
+        # Only an id is reserved (nothing is on the Page yet), so a bad answer is simply transient.
+        video_id = self._created_id(body, "video_id", unknown=Transient)
+        upload_url = body.get("upload_url")
+        if not isinstance(upload_url, str) or not upload_url.startswith(("https://", "http://")):
+            raise Transient("Graph answered the Reel start without an upload_url")
+        return ReelStart(video_id=video_id, upload_url=upload_url)
 
     def upload_reel(self, upload_url: str, file_url: str) -> bool:
         """Reel step 2: have Meta fetch ``file_url`` into the reserved video (repeatable)."""
@@ -500,14 +525,17 @@ class GraphClient:
         since: When | None = None,
         max_pages: int | None = None,
         follow: Callable[[str], bool] | None = None,
+        limit: int = PUBLISHED_PAGE_SIZE,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Published posts one result page (up to 100) at a time, so a caller can stop early;
-        ``fields`` may add field expansions such as ``insights.metric(post_media_view)``."""
-        params: dict[str, Any] = {"fields": fields, "limit": 100}
+        """Published posts one result page (``limit``, halved on "reduce the amount of data") at a
+        time, so a caller can stop early; ``fields`` may add field expansions such as
+        ``insights.metric(post_media_view)``."""
+        params: dict[str, Any] = {"fields": fields, "limit": limit}
         if since is not None:
             params["since"] = unix_seconds(since)
-        for body in self._pages(f"{page_id}/published_posts", params, max_pages=max_pages, follow=follow):
-            yield [item for item in (body.get("data") or []) if isinstance(item, dict)]
+        for body in self._pages(f"{page_id}/published_posts", params, max_pages=max_pages, follow=follow,
+                                shrink_to=MIN_PAGE_SIZE):
+            yield [item for item in body["data"] if isinstance(item, dict)]
 
     # ----------------------------------------------------------------------------- insights
 
@@ -535,9 +563,9 @@ class GraphClient:
 
             for body in self._pages(f"{page_id}/insights", params,
                                     max_pages=INSIGHTS_MAX_PAGES_PER_RANGE, follow=inside):
-                for item in body.get("data") or []:
+                for item in body["data"]:
                     if isinstance(item, dict) and item.get("name"):
-                        self._merge_series(merged, _series(item))
+                        self._merge_series(merged, parse_series(item))
             start = end
         return merged
 
@@ -547,8 +575,9 @@ class GraphClient:
         if known is None:
             merged[series.name] = series
             return
-        seen = {value.get("end_time") for value in known.values}
-        known.values.extend(v for v in series.values if v.get("end_time") is None or v.get("end_time") not in seen)
+        seen = {repr(value.get("end_time")) for value in known.values}  # repr: end_time may be any JSON
+        known.values.extend(v for v in series.values
+                            if v.get("end_time") is None or repr(v.get("end_time")) not in seen)
         known.values.sort(key=lambda v: str(v.get("end_time") or ""))
 
     def post_insights(self, post_id: str, metrics: Sequence[str], *, period: str | None = None) -> dict[str, InsightSeries]:
@@ -557,7 +586,8 @@ class GraphClient:
         if period:
             params["period"] = period
         body = self._call("GET", f"{post_id}/insights", params=params)
-        return {s.name: s for s in (_series(i) for i in body.get("data") or [] if isinstance(i, dict))}
+        data = listed(body, f"/{post_id}/insights")
+        return {s.name: s for s in (parse_series(i) for i in data if isinstance(i, dict))}
 
     # ----------------------------------------------------------------------------- Pages
 
@@ -565,18 +595,28 @@ class GraphClient:
         """Pages the (user) token manages, each with its own Page token: for ``facebook connect``."""
         pages = []
         for item in self._items("me/accounts", {"fields": MANAGED_PAGE_FIELDS, "limit": 100}):
-            token = str(item.get("access_token") or "")
-            register_secret(token)
+            token = item.get("access_token")
+            if isinstance(token, str) and token:
+                register_secret(token)
+            page_id = graph_id(item.get("id"))
+            if page_id is None or not isinstance(token, str) or not token:
+                # Without a well-formed id and a Page token there is nothing to connect; say so.
+                log.warning("graph.managed_page_skipped", reason="no well-formed id or Page token",
+                            id_type=type(item.get("id")).__name__, has_token=isinstance(token, str) and bool(token))
+                continue
             tasks = item.get("tasks")
             pages.append(ManagedPage(
-                id=str(item.get("id")),
-                name=str(item.get("name") or ""),
+                id=page_id,
+                name=text_or_none(item.get("name")) or "",
                 access_token=token,
-                tasks=tuple(str(t) for t in tasks) if isinstance(tasks, list) else (),
+                tasks=tuple(t for t in tasks if isinstance(t, str)) if isinstance(tasks, list) else (),
             ))
         return pages
 
     def verify_page(self, page_id: str) -> PageInfo:
         """Check the token reaches the Page; raises the mapped ``GraphError`` when it does not."""
         body = self._call("GET", str(page_id), params={"fields": "id,name"})
-        return PageInfo(id=str(body.get("id") or page_id), name=str(body.get("name") or ""))
+        found = graph_id(body.get("id"))
+        if found is None:
+            raise Transient(f"Graph answered /{page_id} without a well-formed id")
+        return PageInfo(id=found, name=text_or_none(body.get("name")) or "")

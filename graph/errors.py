@@ -5,9 +5,13 @@ one function, and every class says what it means in plain English (``hint``):
 
 * ``RateLimited``   — Meta throttled us; pause the scope until ``retry_at`` (not an ordinary retry).
 * ``Transient``     — try again with backoff; nothing was (or could have been) half-done.
+  ``RequestTooLarge`` (code 1 "Please reduce the amount of data you're asking for") is the one
+  Transient that must not be retried unchanged: ask for fewer items, or fail.
 * ``Ambiguous``     — a write whose outcome is unknown; reconcile with the Page before resending,
                       because the Graph API has no idempotency key.
 * ``AuthError``     — the token is dead; mark the integration ``needs_reconnect``.
+* ``PolicyBlocked``  — code 368 other than 1390008: Meta blocked the action under its policies;
+                      waiting does not clear it, so a task tries a few times, then fails with Meta's message.
 * ``PermissionDenied`` / ``InvalidRequest`` / ``NotFound`` — fail fast, keep Graph's message.
 
 HTTP status matters only when the body carries no Graph error (a proxy's 502, an HTML page).
@@ -27,7 +31,11 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from graph.usage import Usage
 from worker.core.redaction import REDACTED, redact_text
 
-RATE_LIMIT_SCOPES: dict[int, str] = {4: "app", 341: "app", 17: "user", 32: "page", 613: "account", 368: "account"}
+# 368 is a rate limit only with subcode POSTING_TOO_FAST (see _classify); then it throttles the Page.
+RATE_LIMIT_SCOPES: dict[int, str] = {4: "app", 341: "app", 17: "user", 32: "page", 613: "account", 368: "page"}
+POLICY_BLOCK_CODE = 368
+POSTING_TOO_FAST = 1390008  # 368/1390008: "we limit how often you can post" (a frequency limit)
+REDUCE_DATA_MESSAGE = "reduce the amount of data"  # code 1: the request is too heavy, not Graph
 BUC_CODES = range(80000, 80015)
 AUTH_CODES = frozenset({102, 190, 2069032})
 PAGE_TOKEN_REQUIRED = 2069032
@@ -42,8 +50,9 @@ _HINTS: dict[tuple[int, int | None], str] = {
     (341, None): "The application limit is reached; pause all calls for this app until access is back.",
     (613, None): "A custom rate limit is reached; slow down the calls of this kind.",
     (613, 1996): "Meta saw an inconsistent request volume; spread calls out evenly over time.",
-    (368, None): "Facebook has temporarily blocked this action; pause for a long while before trying again.",
-    (368, 1390008): "Facebook limits how often this Page can post; pause publishing for a long while.",
+    (368, None): ("Meta blocked this post under its policies: read Meta's message, change the content in the "
+                  "approval UI and approve it again; sending it unchanged will be blocked again."),
+    (368, POSTING_TOO_FAST): "Facebook limits how often this Page can post; pause publishing for a long while.",
     (102, None): "The login session is invalid; reconnect the Page with `socialcal facebook connect`.",
     (190, None): "The access token is invalid; reconnect the Page with `socialcal facebook connect`.",
     (190, 458): "The user removed the app; reconnect the Page with `socialcal facebook connect`.",
@@ -155,6 +164,30 @@ class Transient(GraphError):
     default_hint = "A temporary failure; nothing was changed, retry with backoff."
 
 
+class RequestTooLarge(Transient):
+    """Code 1 "Please reduce the amount of data you're asking for": Graph could not serve a request
+    this heavy (seen on listings with insights expansions, HTTP 500). Ask again for fewer items (a
+    smaller ``limit``, fewer metrics, a shorter range); the same request will fail the same way."""
+
+    default_hint = ("Graph refused to return this much data in one answer; ask for fewer items per page "
+                    "(socialcal halves the page down to its floor), retrying unchanged will not help.")
+
+    @property
+    def hint(self) -> str:
+        return self.default_hint  # not code 1's generic "retry with backoff"
+
+
+class PolicyBlocked(GraphError):
+    """Code 368 without subcode 1390008: Meta blocked the action (usually the content) under its
+    policies. Waiting does not clear it; a task makes a few spaced attempts, then fails."""
+
+    default_hint = _HINTS[(POLICY_BLOCK_CODE, None)]
+
+    @property
+    def hint(self) -> str:
+        return self.default_hint
+
+
 class Ambiguous(GraphError):
     default_hint = (
         "The write may or may not have happened; reconcile with the Page's scheduled or published posts "
@@ -219,8 +252,18 @@ def _retry_at(usage: Usage | None, error_data: Mapping[str, Any]) -> float | Non
     return time.time() + max(candidates) if candidates else None
 
 
-def _classify(code: int, subcode: int | None, transient: bool, is_create: bool) -> type[GraphError]:
+def is_reduce_data(code: int | None, message: str) -> bool:
+    """Code 1 whose message asks for less data (Meta's wording: "Please reduce the amount of data
+    you're asking for, then retry your request")."""
+    return code == 1 and REDUCE_DATA_MESSAGE in message.lower()
+
+
+def _classify(code: int, subcode: int | None, transient: bool, is_create: bool,
+              message: str = "") -> type[GraphError]:
     # Order matters: code 4 arrives with is_transient=true, and rate limits must win.
+    if code == POLICY_BLOCK_CODE:
+        # Only "posting too fast" clears by waiting; every other 368 is a policy block.
+        return RateLimited if subcode == POSTING_TOO_FAST else PolicyBlocked
     if rate_limit_scope(code):
         return RateLimited
     if code in AUTH_CODES or subcode == PAGE_TOKEN_REQUIRED:
@@ -229,6 +272,8 @@ def _classify(code: int, subcode: int | None, transient: bool, is_create: bool) 
         return NotFound
     if code == 10 or 200 <= code <= 299:
         return PermissionDenied
+    if is_reduce_data(code, message) and not is_create:
+        return RequestTooLarge
     if code in (1, 2) or transient:
         # Graph can fail a create after the post exists; only reconciliation can tell.
         return Ambiguous if is_create else Transient
@@ -266,7 +311,7 @@ def error_from_response(
         scrub=secrets,
     )
     message = str(error.get("message") or "")
-    cls = _classify(code, subcode, transient, is_create)
+    cls = _classify(code, subcode, transient, is_create, message)
     if cls is RateLimited:
         return RateLimited(message, retry_at=_retry_at(usage, _error_data(error.get("error_data"))), **common)
     return cls(message, **common)

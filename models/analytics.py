@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Date,
     Float,
@@ -15,14 +16,21 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, id_column, utcnow
 
 _BigIntId = BigInteger().with_variant(Integer, "sqlite")
+# None is SQL NULL here (not the JSON text 'null'), so "no breakdown" is IS NULL in queries.
+_NullableJSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class PageInsight(Base):
+    """One metric value for one measured day. ``value`` is the number (NULL: unknown, or the value
+    was an object); ``breakdown`` keeps a value Graph sent as an object (e.g. the parts of
+    ``page_video_views_by_uploaded_hosted``) whole, so nothing Graph said is dropped."""
+
     __tablename__ = "page_insights"
     __table_args__ = (UniqueConstraint("integration_id", "metric", "period", "end_time"),)
 
@@ -32,6 +40,7 @@ class PageInsight(Base):
     period: Mapped[str] = mapped_column(String(16))
     end_time: Mapped[datetime]
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    breakdown: Mapped[dict[str, Any] | None] = mapped_column(_NullableJSON, nullable=True)
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

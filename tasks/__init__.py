@@ -1,1 +1,1 @@
-"""One module per pipeline stage. Task bodies are thin; the logic is plain functions beside them."""
+"""Celery task shells, one module per pipeline stage; the logic they call is ``tasks.domain``."""

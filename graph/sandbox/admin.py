@@ -47,7 +47,8 @@ def admin_reply(state: SandboxState, method: str, path: str, query: Mapping[str,
             return Reply(200, state.set_faults(
                 rules=body.get("rules"), latency_ms=body.get("latency_ms"),
                 fault_timeout_seconds=body.get("fault_timeout_seconds", body.get("timeout_seconds")),
-                video_processing_seconds=body.get("video_processing_seconds")))
+                video_processing_seconds=body.get("video_processing_seconds"),
+                **{knob: body[knob] for knob in ("reduce_data_above", "insights_reduce_data_above") if knob in body}))
         if parts == ["budget"] and method == "GET":
             return Reply(200, state.budget())
         if parts == ["budget"] and method == "POST":

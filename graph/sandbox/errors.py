@@ -72,3 +72,9 @@ def not_found(object_id: str, method: str = "GET") -> SandboxError:
 
 def invalid(message: str, **kwargs: Any) -> SandboxError:
     return SandboxError(100, f"(#100) {message}", **kwargs)
+
+
+def nonexisting_field(edge: str, node_type: str) -> SandboxError:
+    """Graph's answer to an edge the node does not have, including edges Meta removed
+    (``promotable_posts``, gone since v3.3): code 100, "Tried accessing nonexisting field"."""
+    return invalid(f"Tried accessing nonexisting field ({edge}) on node type ({node_type})")

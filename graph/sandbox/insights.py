@@ -4,6 +4,11 @@ The numbers come from :mod:`graph.sandbox.series`; this module serves them the w
 ``period=day`` only, at most 93 days between ``since`` and ``until``, a value for measured day D
 reported with ``end_time`` D + 1 at 08:00 UTC, retired metrics refused with code 100, and post
 metrics that stay 0 until the post is live.
+
+Some metrics' values are objects, as on Graph: ``page_video_views_by_uploaded_hosted`` answers a
+dict of overlapping parts (keys as in Meta's 2023-04-12 blog post introducing it), not a number.
+A request carrying more values than ``insights_reduce_data_above`` (metrics x days; a fault knob)
+answers code 1 "Please reduce the amount of data you're asking for".
 """
 
 from __future__ import annotations
@@ -13,15 +18,33 @@ from typing import Any, Mapping
 
 from graph.sandbox import series
 from graph.sandbox.errors import invalid, not_found
+from graph.sandbox.faults import reduce_data_error
 from graph.sandbox.params import param_str, parse_time
 from graph.sandbox.records import PostRecord, TokenRecord
 from graph.sandbox.store import PageStore, locked
 
 MAX_INSIGHTS_DAYS = 93
+# Metrics whose value is an object. The keys overlap (Meta explains them by equations), so they are
+# not parts of one total: page_owned = page_uploaded + page_hosted_crosspost + page_hosted_share here.
+OBJECT_METRICS: dict[str, str] = {
+    "page_video_views_by_uploaded_hosted": "Daily: Video views split by uploaded vs hosted (crossposted, shared).",
+}
+
+
+def video_views_by_uploaded_hosted(views: int) -> dict[str, int]:
+    """A dict shaped like Meta's example, derived from the day's ``page_video_views``."""
+    uploaded = int(views * 0.7)
+    from_crossposts, from_shares = int(uploaded * 0.2), int(uploaded * 0.1)
+    crosspost, share = int(views * 0.2), views - uploaded - int(views * 0.2)
+    return {"page_uploaded": uploaded, "page_uploaded_from_crossposts": from_crossposts,
+            "page_uploaded_from_shares": from_shares, "page_hosted_crosspost": crosspost,
+            "page_hosted_share": share, "page_owned": uploaded + crosspost + share}
 
 
 class InsightsReads(PageStore):
     """GET /{page}/insights and GET /{post}/insights."""
+
+    insights_reduce_data_above: int | None  # a fault knob (FaultInjection)
 
     @locked
     def page_insights(
@@ -38,7 +61,7 @@ class InsightsReads(PageStore):
         if not metrics:
             raise invalid("The parameter metric is required")
         for metric in metrics:
-            _check_metric(metric, series.PAGE_METRICS)
+            _check_metric(metric, {**series.PAGE_METRICS, **OBJECT_METRICS})
         period = param_str(params, "period") or "day"
         if period != "day":
             raise invalid(f"The sandbox serves period=day only (got period={period})")
@@ -52,17 +75,25 @@ class InsightsReads(PageStore):
         if (until - since).days > MAX_INSIGHTS_DAYS:
             raise invalid(f"There cannot be more than {MAX_INSIGHTS_DAYS} days ({MAX_INSIGHTS_DAYS * 86400} s) "
                           "between since and until")
+        limit = self.insights_reduce_data_above
+        if limit is not None and len(metrics) * max(1, (until - since).days) > limit:
+            raise reduce_data_error()
         last_day = min(until, today) - timedelta(days=1)
         data = []
         for metric in metrics:
-            spec = series.PAGE_METRICS[metric]
+            source = "page_video_views" if metric in OBJECT_METRICS else metric
+            points = series.series(self.seed, page.page_id, source, since, last_day, page.anomaly_day)
             values = [
-                {"value": value, "end_time": f"{(day + timedelta(days=1)).isoformat()}T08:00:00+0000"}
-                for day, value in series.series(self.seed, page.page_id, metric, since, last_day, page.anomaly_day)
+                {"value": video_views_by_uploaded_hosted(value) if metric in OBJECT_METRICS else value,
+                 "end_time": f"{(day + timedelta(days=1)).isoformat()}T08:00:00+0000"}
+                for day, value in points
             ]
+            spec = series.PAGE_METRICS.get(metric)
             data.append({
-                "name": metric, "period": "day", "values": values, "title": spec.title,
-                "description": spec.description, "id": f"{page.page_id}/insights/{metric}/day",
+                "name": metric, "period": "day", "values": values,
+                "title": spec.title if spec else metric.replace("_", " ").capitalize(),
+                "description": spec.description if spec else OBJECT_METRICS[metric],
+                "id": f"{page.page_id}/insights/{metric}/day",
             })
         return data, since, until
 

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from graph.sandbox.admin import ADMIN_PREFIX, admin_reply
-from graph.sandbox.errors import SandboxError, invalid, not_found
+from graph.sandbox.errors import SandboxError, invalid, nonexisting_field, not_found
 from graph.sandbox.params import param_str, parse_fields
 from graph.sandbox.records import CallContext, TokenRecord
 from graph.sandbox.reply import Reply
@@ -29,8 +29,11 @@ API_VERSION = "v24.0"
 MAX_BATCH = 50
 _VERSION = re.compile(r"^/v\d+(?:\.\d+)?(?=/|$)")
 _UPLOAD = re.compile(r"^/(?:rupload|video-upload)(?:/v\d+(?:\.\d+)?)?/(?P<video>[^/]+)/?$")
+# The listing edges the Page node has (SDK page.py get_*). promotable_posts is not one: Meta removed it
+# with v3.3 (2019), and like every edge a node lacks it answers code 100 "nonexisting field".
 _LIST_EDGES = {"scheduled_posts": "scheduled", "published_posts": "published", "posts": "published",
-               "feed": "published", "promotable_posts": "promotable"}
+               "feed": "published"}
+_NODE_TYPES = {"page": "Page", "post": "PagePost", "photo": "Photo", "video": "Video"}
 
 
 class Router:
@@ -159,6 +162,7 @@ class Router:
             items, first, last, more = state.accounts(actor, params)
             return self._page_of(items, first, last, more, base, path, params)
         if method == "GET" and edge in _LIST_EDGES:
+            state.check_page_size(params)  # Meta's code 1 "reduce the amount of data", when asked to
             items, first, last, more = state.list_posts(actor, head, _LIST_EDGES[edge], params)
             return self._page_of(items, first, last, more, base, path, params)
         if method == "GET" and edge == "insights":
@@ -175,9 +179,10 @@ class Router:
                 return state.create_video(actor, head, params)
             if edge == "video_reels":
                 return self._reels(actor, head, params, base)
-        if head not in ("me",) and state.object_page(head)[0] == "object":
+        kind = state.object_page(head)[0] if head != "me" else "page"
+        if kind == "object":
             raise not_found(head, method)
-        raise invalid(f"Tried accessing nonexisting field ({edge}) with {method}")
+        raise nonexisting_field(edge, _NODE_TYPES.get(kind, "Page"))
 
     def _reels(self, actor: TokenRecord, page_id: str, params: Mapping[str, Any], base: str) -> dict[str, Any]:
         phase = (param_str(params, "upload_phase") or "").lower()

@@ -226,9 +226,10 @@ class SandboxServer:
 
     def set_faults(self, rules: Iterable[Mapping[str, Any] | FaultRule] | None = None,
                    latency_ms: float | None = None, fault_timeout_seconds: float | None = None,
-                   video_processing_seconds: float | None = None) -> dict[str, Any]:
+                   video_processing_seconds: float | None = None, **size_knobs: int | None) -> dict[str, Any]:
+        """``size_knobs``: ``reduce_data_above`` / ``insights_reduce_data_above`` (see :mod:`graph.sandbox.faults`)."""
         return self.state.set_faults(rules=rules, latency_ms=latency_ms, fault_timeout_seconds=fault_timeout_seconds,
-                                     video_processing_seconds=video_processing_seconds)
+                                     video_processing_seconds=video_processing_seconds, **size_knobs)
 
     def set_budget(self, calls_per_window: int | None = None, window_seconds: float | None = None,
                    app_calls_per_window: int | None | str = "keep", window_mode: str | None = None) -> dict[str, Any]:

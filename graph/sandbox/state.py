@@ -99,7 +99,7 @@ class SandboxState(BudgetLimits, FaultInjection, PublishingRules, ObjectReads, I
         """
         self._reset_objects()
         self._reset_runtime()
-        self.set_faults(rules=[], latency_ms=0)
+        self.set_faults(rules=[], latency_ms=0, reduce_data_above=None, insights_reduce_data_above=None)
         self.clock_offset = 0.0
         for record in self._tokens.values():
             record.revoked = record.expired = False

@@ -15,6 +15,8 @@ a stored pull asks for next. The daily fan-out over every Page is ``tasks.domain
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -26,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from graph.client import GraphClient, InsightSeries
-from graph.errors import InvalidRequest, NotFound
+from graph.errors import InvalidRequest, NotFound, RequestTooLarge
 from models import Integration, IntegrationStatus, PageInsight, Tenant, TenantStatus
 from models.db import transaction
 from tasks.domain.clients import client_for_integration
@@ -62,6 +64,15 @@ MAX_RANGE_DAYS = 90
 DROPPED_KEY = "droppedMetrics"
 # Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits.
 UPSERT_CHUNK = 500
+# Object values whose parts Meta documents as a partition of one total, so that the sum is the
+# metric's number: metric -> the keys to add. Empty on purpose: no current Page metric was found
+# documented that way (graph-research.md J). Meta's own example, page_video_views_by_uploaded_hosted,
+# has overlapping keys explained by equations (developers.facebook.com/blog/post/2023/04/12/
+# introducing-new-metric-to-the-page-insights-api/), and Meta warns that "Total page reach may not
+# always be exactly equal to the sum of paid and non-paid unique values" (reference/insights,
+# Limitations). Every other object is kept whole in page_insights.breakdown.
+SUMMABLE_BREAKDOWNS: dict[str, tuple[str, ...]] = {}
+MAX_BREAKDOWN_BYTES = 65536  # an object larger than this keeps only its key names
 
 ClientFactory = Callable[[Integration], GraphClient]
 
@@ -213,11 +224,27 @@ def _is_metric_rejection(error: InvalidRequest, metrics: Sequence[str]) -> bool:
 def _fetch_range(client: GraphClient, page_id: str, metrics: list[str], since: date, until: date,
                  dropped: list[str]) -> dict[str, InsightSeries]:
     """One request for every metric; on an invalid-metric error drop the metric Graph names (cheap),
-    else split the list in halves until the bad one is alone. Appends rejected metrics to ``dropped``."""
+    else split the list in halves until the bad one is alone. Appends rejected metrics to ``dropped``.
+
+    On code 1 "reduce the amount of data" the request is made smaller: half the metrics each, or,
+    for a single metric, half the range each; one metric for one day that is still too much fails
+    (``RequestTooLarge``, which the task fails rather than repeats)."""
     if not metrics:
         return {}
     try:
         return client.page_insights(page_id, metrics, since=since, until=until, period=PERIOD)
+    except RequestTooLarge:
+        if len(metrics) == 1 and (until - since).days <= 1:
+            raise
+        log.warning("insights_request_split", page_id=page_id, metrics=len(metrics), days=(until - since).days)
+        if len(metrics) == 1:
+            middle_day = since + timedelta(days=(until - since).days // 2)
+            first = _fetch_range(client, page_id, metrics, since, middle_day, dropped)
+            second = _fetch_range(client, page_id, metrics, middle_day, until, dropped)
+            return _joined(first, second)
+        middle = len(metrics) // 2
+        left = _fetch_range(client, page_id, metrics[:middle], since, until, dropped)
+        return {**left, **_fetch_range(client, page_id, metrics[middle:], since, until, dropped)}
     except InvalidRequest as error:
         if not _is_metric_rejection(error, metrics):
             raise
@@ -231,6 +258,16 @@ def _fetch_range(client: GraphClient, page_id: str, metrics: list[str], since: d
     middle = len(metrics) // 2
     left = _fetch_range(client, page_id, metrics[:middle], since, until, dropped)
     return {**left, **_fetch_range(client, page_id, metrics[middle:], since, until, dropped)}
+
+
+def _joined(first: dict[str, InsightSeries], second: dict[str, InsightSeries]) -> dict[str, InsightSeries]:
+    """Two consecutive ranges of the same metrics as one series each."""
+    out = dict(first)
+    for name, series in second.items():
+        known = out.get(name)
+        out[name] = series if known is None else InsightSeries(
+            name, known.period or series.period, [*known.values, *series.values], known.title, known.description)
+    return out
 
 
 def fetch_insights(client: GraphClient, plan: PullPlan) -> Fetched:
@@ -255,16 +292,15 @@ def fetch_insights(client: GraphClient, plan: PullPlan) -> Fetched:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
+    """A finite number from an int, a float or a numeric string; None for anything else (a bool,
+    NaN, infinity, a number too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _end_time(raw: Any) -> datetime | None:
@@ -277,25 +313,61 @@ def _end_time(raw: Any) -> datetime | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
+def _breakdown(raw: Any) -> dict[str, Any]:
+    """A non-numeric value as the JSON object stored in ``breakdown`` (a non-object is wrapped)."""
+    kept: dict[str, Any] = {str(k): v for k, v in raw.items()} if isinstance(raw, dict) else {"value": raw}
+    if len(json.dumps(kept, default=str)) > MAX_BREAKDOWN_BYTES:
+        return {"omitted": f"object larger than {MAX_BREAKDOWN_BYTES} bytes", "keys": sorted(kept)[:200]}
+    return kept
+
+
+def _summed(metric: str, parts: dict[str, Any]) -> float | None:
+    """The total of a documented partition (``SUMMABLE_BREAKDOWNS``), None when any part is missing."""
+    keys = SUMMABLE_BREAKDOWNS.get(metric)
+    if not keys:
+        return None
+    numbers = [_number(parts.get(key)) for key in keys]
+    return sum(n for n in numbers if n is not None) if all(n is not None for n in numbers) else None
+
+
+def split_value(metric: str, raw: Any) -> tuple[float | None, dict[str, Any] | None]:
+    """(number, object) for one value: a number is the value; an object is kept whole, and is also
+    summed into the value only when its keys are a documented partition of one total."""
+    if raw is None:
+        return None, None  # Graph said null: unknown
+    number = _number(raw)
+    if number is not None:
+        return number, None
+    parts = _breakdown(raw)
+    return _summed(metric, parts), parts
+
+
 def insight_rows(integration_id: str, series: dict[str, InsightSeries], metrics: Iterable[str],
                  fetched_at: datetime) -> list[dict[str, Any]]:
-    """Rows for the requested metrics; values that are not scalars (breakdown dicts) are skipped,
-    a null value is kept as NULL (unknown)."""
+    """Rows for the requested metrics. A null value is kept as NULL (unknown); a value that is an
+    object (a breakdown) is kept whole in ``breakdown`` with a warning naming the metric, never dropped."""
     rows: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    objects: dict[str, int] = {}
     for metric in metrics:
         found = series.get(metric)
         if found is None:
             continue
+        period = found.period if isinstance(found.period, str) and found.period else PERIOD
         for point in found.values:
             end_time = _end_time(point.get("end_time"))
-            raw = point.get("value")
-            if end_time is None or (raw is not None and _number(raw) is None):
+            if end_time is None:
                 continue
-            period = found.period or PERIOD
-            rows[(metric, period, end_time)] = {
-                "integration_id": integration_id, "metric": metric, "period": period,
-                "end_time": end_time, "value": _number(raw), "fetched_at": fetched_at,
+            value, breakdown = split_value(metric, point.get("value"))
+            if breakdown is not None:
+                objects[metric] = objects.get(metric, 0) + 1
+            rows[(metric, period[:16], end_time)] = {
+                "integration_id": integration_id, "metric": metric, "period": period[:16],
+                "end_time": end_time, "value": value, "breakdown": breakdown, "fetched_at": fetched_at,
             }
+    for metric, count in objects.items():
+        log.warning("insights_object_values_kept", metric=metric, values=count,
+                    summed=metric in SUMMABLE_BREAKDOWNS,
+                    reason="Graph sent objects, not numbers: kept whole in page_insights.breakdown")
     return list(rows.values())
 
 
@@ -309,8 +381,10 @@ def upsert_insights(session: Session, rows: list[dict[str, Any]]) -> int:
         statement = insert(table).values(rows[start:start + UPSERT_CHUNK])
         statement = statement.on_conflict_do_update(
             index_elements=["integration_id", "metric", "period", "end_time"],
-            set_={"value": statement.excluded.value, "fetched_at": statement.excluded.fetched_at},
-            where=table.c.value.is_distinct_from(statement.excluded.value),
+            set_={"value": statement.excluded.value, "breakdown": statement.excluded.breakdown,
+                  "fetched_at": statement.excluded.fetched_at},
+            where=table.c.value.is_distinct_from(statement.excluded.value)
+            | table.c.breakdown.is_distinct_from(statement.excluded.breakdown),
         ).returning(table.c.id)
         # RETURNING, not rowcount: psycopg reports -1 for this statement; skipped conflicts return nothing.
         changed += len(session.execute(statement).all())

@@ -8,6 +8,10 @@ Days are Graph's measured days (``end_time`` minus one day), both ends inclusive
 except for level metrics (``page_follows``, a follower count reported daily) whose "total" is the
 last value of the period: summing a level is meaningless.
 
+Values Graph sent as objects (breakdowns, ``page_insights.breakdown``) are not totalled: they are
+passed through as they are, by measured day, under ``breakdowns``; such a metric is not listed as
+"without data".
+
 The document holds no timestamps of its own, so building it twice from the same rows gives the
 same payload; ``report_inputs`` keeps one row per tenant and period (upserted).
 """
@@ -94,6 +98,24 @@ def metric_values(session: Session, integration_id: str, start: date, end: date)
         if start <= day <= end:
             values.setdefault(metric, {})[day] = value
     return values
+
+
+def metric_breakdowns(session: Session, integration_id: str, start: date, end: date) -> dict[str, dict[str, Any]]:
+    """{metric: {measured day (ISO): the object Graph sent}} for measured days in [start, end]."""
+    rows = session.execute(
+        select(PageInsight.metric, PageInsight.end_time, PageInsight.breakdown).where(
+            PageInsight.integration_id == integration_id, PageInsight.period == PERIOD,
+            PageInsight.breakdown.is_not(None),
+            PageInsight.end_time >= _utc(start + timedelta(days=1)),
+            PageInsight.end_time < _utc(end + timedelta(days=2)),
+        ).order_by(PageInsight.metric, PageInsight.end_time)
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for metric, end_time, breakdown in rows:
+        day = measured_day(end_time)
+        if start <= day <= end:
+            out.setdefault(metric, {})[day.isoformat()] = breakdown
+    return out
 
 
 def aggregate(metric: str, by_day: dict[date, float | None]) -> float | None:
@@ -189,16 +211,18 @@ def page_report(session: Session, tenant: Tenant, integration: Integration, star
     days = _days(start, end)
     summaries = {m: metric_summary(m, current.get(m, {}), previous.get(m, {}), days) for m in metrics}
     posts, posts_without_metrics = top_posts(session, integration.id, start, end)
+    breakdowns = metric_breakdowns(session, integration.id, start, end)
     return {
         "integration_id": integration.id,
         "page_id": integration.page_id,
         "page_name": integration.meta.get("pageName"),
         "status": integration.status,
         "metrics": summaries,
+        "breakdowns": breakdowns,
         "top_posts": posts,
         "anomalies": period_anomalies(session, integration.id, start, end),
         "missing": {
-            "metrics_without_data": [m for m, s in summaries.items() if s["total"] is None],
+            "metrics_without_data": [m for m, s in summaries.items() if s["total"] is None and m not in breakdowns],
             "metrics_with_missing_days": sorted(m for m, s in summaries.items()
                                                 if s["missing_days"] and s["total"] is not None),
             "dropped_metrics": dropped_metrics(integration),

@@ -29,6 +29,14 @@ Rules:
   answers ends in ``fail``; a requeue reconciles first, because the intent is stored). The deadline
   does not apply: whether the post exists must be found out either way.
 * ``AuthError``: ``reconnect``. ``PermissionDenied`` / ``InvalidRequest`` / ``NotFound``: ``fail``.
+* ``PolicyBlocked`` (code 368 other than 1390008): Meta blocked the content under its policies, and
+  waiting does not clear that. Only ``POLICY_BLOCK_ATTEMPTS`` attempts in all, spaced by
+  ``POLICY_BLOCK_DELAYS`` (minutes, in case Meta's check was a passing false positive), then
+  ``fail`` with Meta's message and the hint to change the content. 368/1390008 ("posting too
+  fast") is a ``RateLimited`` and waits like any throttle.
+* ``RequestTooLarge`` (code 1 "reduce the amount of data") reaching here means the caller could not
+  ask for less (it halves its page down to a floor first): ``fail``, since the same request fails
+  the same way.
 
 ``attempt`` is how many attempts the work has already spent (0 on the first failure). Errors the
 caller already knows to be permanent (``tasks.domain.errors.BadMessage``) are failed by the caller without
@@ -48,7 +56,9 @@ from graph.errors import (
     GraphError,
     InvalidRequest,
     PermissionDenied,
+    PolicyBlocked,
     RateLimited,
+    RequestTooLarge,
     Transient,
 )
 from worker.core.redaction import redact_text
@@ -63,6 +73,8 @@ RATE_LIMIT_JITTER_FRACTION = 0.1  # of the wait, plus RATE_LIMIT_JITTER_FLOOR, a
 RATE_LIMIT_JITTER_FLOOR = 0.5
 RATE_LIMIT_JITTER_CAP = 30.0
 RECONCILE_DELAY_SECONDS = 5.0  # let a slow Graph write land before listing the Page's posts
+POLICY_BLOCK_ATTEMPTS = 3  # in all: the first try and two spaced retries
+POLICY_BLOCK_DELAYS = (120.0, 600.0)  # before the 2nd and 3rd attempt
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,16 @@ def decide(error: BaseException, *, attempt: int, now: float, deadline: float | 
         return RetryDecision("reconnect", 0.0, reason, False)
     if isinstance(error, (PermissionDenied, InvalidRequest)):  # NotFound is an InvalidRequest
         return RetryDecision("fail", 0.0, reason, False)
+    if isinstance(error, PolicyBlocked):
+        if attempt + 1 >= POLICY_BLOCK_ATTEMPTS:
+            return RetryDecision("fail", 0.0, f"blocked by Meta {attempt + 1} times: {reason}", False)
+        delay = POLICY_BLOCK_DELAYS[min(attempt, len(POLICY_BLOCK_DELAYS) - 1)]
+        if _deadline_passed(deadline, now + delay):
+            return RetryDecision("fail", 0.0, f"blocked by Meta, and no time left to try again: {reason}", False)
+        return _wait("retry", delay, f"blocked by Meta, trying again in {delay / 60:g} min: {reason}", True,
+                     settings)
+    if isinstance(error, RequestTooLarge):
+        return RetryDecision("fail", 0.0, f"cannot ask Graph for less: {reason}", False)
     if isinstance(error, Ambiguous):
         if attempt >= settings.max_transient_retries:
             return RetryDecision("fail", 0.0, f"outcome still unknown after {attempt} attempts "

@@ -44,8 +44,9 @@ def test_demo_with_nothing_running_reaches_its_summary(tmp_path):
 
 
 def test_demo_uses_a_live_redis_when_the_broker_points_at_one(tmp_path, redis_client):
-    # This run's own Redis db (SOCIALCAL_TEST_REDIS_URL), never a fixed one: a hard-coded db number
-    # let every engineer's demo test send its messages into whoever else used that db.
-    proc, _ = _run_demo(tmp_path, SOCIALCAL_BROKER_URL=REDIS_URL)
+    # This run's own test Redis (SOCIALCAL_TEST_REDIS_URL): a fixed db shared with other runs on the
+    # machine let another run's demo worker take this demo's approval messages.
+    broker = REDIS_URL
+    proc, _ = _run_demo(tmp_path, SOCIALCAL_BROKER_URL=broker)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert f"broker {REDIS_URL}" in proc.stdout
+    assert f"broker {broker}" in proc.stdout

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from graph.sandbox import serve
+from tests.support.waits import wait_for
 
 SANDBOX_SEED = 9
 
@@ -99,13 +100,32 @@ def test_rate_is_seeded_and_burst_repeats(srv):
     assert [feed(srv, page).status_code for _ in range(4)] == [500, 500, 500, 200]
 
 
-def test_latency_is_added_to_each_call(srv):
+class _RecordedPauses:
+    """Stands in for the sandbox's ``stopping`` event and records each pause the server takes."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.pauses: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.pauses.append(timeout)
+        return self.event.wait(timeout)
+
+    def __getattr__(self, name: str):
+        return getattr(self.event, name)
+
+
+def test_latency_is_added_to_each_call(srv, monkeypatch):
     page = srv.add_page()
+    recorder = _RecordedPauses(srv.state.stopping)
+    monkeypatch.setattr(srv.state, "stopping", recorder)
     srv.set_faults(latency_ms=150)
-    started = time.monotonic()
-    feed(srv, page)
-    assert time.monotonic() - started >= 0.15
+    assert feed(srv, page).status_code == 200
+    assert feed(srv, page).status_code == 200
+    assert recorder.pauses == [0.15, 0.15]  # the server paused 150 ms before answering each call
     srv.set_faults(latency_ms=0)
+    assert feed(srv, page).status_code == 200
+    assert recorder.pauses == [0.15, 0.15]
 
 
 def test_faults_over_the_admin_api(srv):
@@ -144,9 +164,7 @@ def test_serve_prints_demo_pages_and_stops():
     thread = threading.Thread(target=serve, kwargs={"port": 0, "demo_pages": 2, "seed": 4, "out": out,
                                                     "stop": stop}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 5
-    while out.getvalue().count("\n") < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: out.getvalue().count("\n") >= 3, 5, interval=0.02, what="serve to print its pages")
     lines = out.getvalue().splitlines()
     base = lines[0].split()[4]
     pages = [json.loads(line) for line in lines[1:3]]

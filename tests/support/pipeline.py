@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
+
 from models import PostEvent, SocialPost
 from models.db import transaction
 from tasks.domain.approval import approve
@@ -38,6 +40,19 @@ def post_row(post_id: str) -> SocialPost:
         assert post is not None
         session.expunge(post)
         return post
+
+
+def row_values(post_id: str) -> dict[str, Any]:
+    """Every column of the post's row: compare two of these to show a message changed nothing."""
+    with transaction() as session:
+        post = session.get(SocialPost, post_id)
+        assert post is not None
+        return {attr.key: getattr(post, attr.key) for attr in sa_inspect(SocialPost).column_attrs}
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored time as aware UTC (SQLite hands back naive UTC, PostgreSQL an aware time)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def events(post_id: str) -> list[str]:

@@ -12,10 +12,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
+
+from tests.support.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("SOCIALCAL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -91,15 +92,19 @@ class WorkerProcess:
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> "WorkerProcess":
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+        assert proc is not None
+
+        def ready() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"worker {self.name} exited at start:\n{self.read_log()[-4000:]}")
-            if b" ready." in self.log_path.read_bytes():
-                return self
-            time.sleep(0.1)
-        raise RuntimeError(f"worker {self.name} not ready in {timeout}s:\n{self.read_log()[-4000:]}")
+            return b" ready." in self.log_path.read_bytes()
+
+        try:
+            wait_for(ready, timeout, interval=0.1, what=f"worker {self.name} ready")
+        except AssertionError:
+            raise RuntimeError(f"worker {self.name} not ready in {timeout}s:\n{self.read_log()[-4000:]}") from None
+        return self
 
     def start(self, timeout: float = 30.0) -> "WorkerProcess":
         return self.launch().wait_ready(timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -145,3 +146,49 @@ def test_scores_scale_with_the_series(values: list[float], factor: float) -> Non
     large = score_day(series([(v + 1000) * factor for v in values]), DAY)
     assert small is not None and large is not None
     assert abs(small.score - large.score) < 1e-6 * max(1.0, abs(small.score))
+
+
+def _wide_reference() -> dict[date, float | None]:
+    """28 days alternating 900 / 1100: median 1000 (same weekdays too), MAD 100, so one sigma is
+    1.4826 * 100 (well above the scale floor)."""
+    return {DAY - timedelta(days=n): (900.0 if n % 2 else 1100.0) for n in range(1, 29)}
+
+
+def test_the_default_threshold_flags_past_3_5_sigmas_and_not_before() -> None:
+    from worker.core.settings import Settings
+
+    threshold = Settings.from_env({}).anomaly_threshold
+    sigma = 1.4826 * 100
+
+    def flagged(sigmas: float) -> list[date]:
+        history = {**_wide_reference(), DAY: 1000.0 + sigmas * sigma}
+        return [s.day for s in flag_days(history, [DAY], threshold)]
+
+    assert score_day({**_wide_reference(), DAY: 1000.0 + 3.6 * sigma}, DAY).score == pytest.approx(3.6)
+    assert flagged(3.4) == [] and flagged(-3.4) == []  # a lower default would flag these
+    assert flagged(3.6) == [DAY] and flagged(-3.6) == [DAY]  # a higher default would miss these
+
+
+def test_the_task_scores_with_the_configured_threshold(db, monkeypatch) -> None:
+    """analysis.detect_anomalies hands the detector the setting (3.5 unless configured), not a constant."""
+    import uuid
+
+    import structlog
+
+    from tasks import analysis
+    from worker.core.settings import get_settings
+
+    seen: list[float] = []
+    monkeypatch.setattr(analysis.anomalies, "detect_anomalies",
+                        lambda session, integration_id, threshold: seen.append(threshold) or [])
+    monkeypatch.delenv("SOCIALCAL_ANOMALY_THRESHOLD", raising=False)
+    get_settings.cache_clear()
+    try:
+        analysis.detect_anomalies_task(str(uuid.uuid4()))
+        monkeypatch.setenv("SOCIALCAL_ANOMALY_THRESHOLD", "5")
+        get_settings.cache_clear()
+        analysis.detect_anomalies_task(str(uuid.uuid4()))
+    finally:
+        structlog.contextvars.clear_contextvars()
+        get_settings.cache_clear()
+    assert seen == [3.5, 5.0]

@@ -30,7 +30,15 @@ from graph.budget import (
     token_scope,
 )
 from graph.client import CallInfo
-from graph.errors import AuthError, BudgetExhausted, RateLimited, Transient
+from graph.errors import (
+    POSTING_TOO_FAST,
+    AuthError,
+    BudgetExhausted,
+    PolicyBlocked,
+    RateLimited,
+    Transient,
+    error_from_response,
+)
 from graph.usage import Usage
 from tasks.domain.clients import hooks_for
 from worker.core.settings import Settings
@@ -337,14 +345,16 @@ def test_rate_limited_errors_pause_their_scope(make_budget: MakeBudget, code: in
     budget = make_budget(graph_budget_window_seconds=3600)
     key = token()
     expected_scope = {"app": "app", "token": token_scope(key), "page": page_scope(PAGE)}[scope]
+    subcode = POSTING_TOO_FAST if code == 368 else None  # the only 368 that is a rate limit
 
-    [pause] = budget.observe(key, PAGE, Usage(), RateLimited("limit", code=code), now=T0)
+    [pause] = budget.observe(key, PAGE, Usage(), RateLimited("limit", code=code, subcode=subcode), now=T0)
     assert (pause.scope, pause.until) == (expected_scope, pytest.approx(T0 + default))
     refused = budget.acquire(key, "publish", T0 + 1, scope_id=PAGE)
     assert not refused.allowed and refused.retry_at == pytest.approx(T0 + default)
 
     # Meta's own time wins over the default, and only lengthens the pause.
-    [later] = budget.observe(key, PAGE, Usage(), RateLimited("limit", code=code, retry_at=T0 + 5000), now=T0)
+    [later] = budget.observe(key, PAGE, Usage(), RateLimited("limit", code=code, subcode=subcode, retry_at=T0 + 5000),
+                             now=T0)
     assert later.until == T0 + 5000
     assert budget.paused_until(expected_scope, now=T0) == pytest.approx(T0 + 5000)
 
@@ -357,6 +367,24 @@ def test_default_throttle_pauses_never_outlast_a_shrunk_window_except_blocks(mak
     [block] = budget.observe(key, PAGE, Usage(), RateLimited("limit", code=368, subcode=1390008), now=T0)
     assert app.until == T0 + 20 and page.until == T0 + 20
     assert block.until == T0 + BLOCK_PAUSE_SECONDS
+
+
+def test_only_posting_too_fast_pauses_the_page_other_368s_pause_nothing(make_budget: MakeBudget):
+    """368/1390008 is a frequency limit (the Page waits an hour); any other 368 is one post's content
+    blocked under Meta's policies: the Page's other posts must go on."""
+    budget = make_budget()
+    key = token()
+    blocked = error_from_response(400, {"error": {"code": 368, "error_subcode": 1346003,
+                                                  "message": "(#368) The action attempted has been deemed abusive"}},
+                                  Usage(), is_write=True, is_create=True)
+    assert isinstance(blocked, PolicyBlocked)
+    assert budget.observe(key, PAGE, Usage(), blocked, now=T0) == []
+    assert budget.acquire(key, "publish", T0 + 1, scope_id=PAGE).allowed
+    too_fast = error_from_response(400, {"error": {"code": 368, "error_subcode": POSTING_TOO_FAST,
+                                                   "message": "(#368) You are posting too fast"}},
+                                   Usage(), is_write=True, is_create=True)
+    [pause] = budget.observe(key, PAGE, Usage(), too_fast, now=T0)
+    assert (pause.scope, pause.until) == (page_scope(PAGE), T0 + BLOCK_PAUSE_SECONDS)
 
 
 def test_a_throttle_without_a_page_id_pauses_the_token(make_budget: MakeBudget):

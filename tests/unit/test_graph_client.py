@@ -264,7 +264,7 @@ def test_published_posts_with_engagement_paging_and_bound(rsps, client):
     first = query(rsps.calls[0])
     assert first["fields"] == ("id,message,created_time,permalink_url,shares,"
                                "reactions.summary(true).limit(0),comments.summary(true).limit(0)")
-    assert first["limit"] == "100"
+    assert first["limit"] == "50"  # PUBLISHED_PAGE_SIZE
     assert first["since"] == str(WHEN_UNIX)
     assert query(rsps.calls[1])["after"] == "C1"
     assert_no_token_in_urls(rsps)

@@ -19,7 +19,9 @@ from graph.errors import (
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    PolicyBlocked,
     RateLimited,
+    RequestTooLarge,
     Transient,
     error_from_exception,
     error_from_response,
@@ -55,7 +57,9 @@ def classify(code, subcode=None, *, status=400, transient=None, is_write=False, 
         (32, None, 400, RateLimited, "page"),
         (341, None, 400, RateLimited, "app"),
         (613, 1996, 400, RateLimited, "account"),
-        (368, 1390008, 400, RateLimited, "account"),
+        (368, 1390008, 400, RateLimited, "page"),
+        (368, None, 400, PolicyBlocked, None),
+        (368, 1346003, 400, PolicyBlocked, None),
         (80001, None, 400, RateLimited, "page"),
         (80014, None, 400, RateLimited, "page"),
         (190, 463, 400, AuthError, None),
@@ -147,6 +151,34 @@ def test_retry_at_unknown_is_none():
     assert classify(4).retry_at is None
     zero = Usage.from_headers({"X-Business-Use-Case-Usage": '{"1": [{"estimated_time_to_regain_access": 0}]}'})
     assert classify(80001, usage=zero).retry_at is None
+
+
+REDUCE = "Please reduce the amount of data you're asking for, then retry your request"
+
+
+def test_code_1_reduce_the_amount_of_data_is_its_own_transient():
+    """Field evidence (singer-io/tap-facebook #65): HTTP 500, code 1, this message, on a listing."""
+    error = error_from_response(500, body(1, message=REDUCE), Usage(), is_write=False)
+    assert type(error) is RequestTooLarge and isinstance(error, Transient)
+    assert "fewer items" in error.hint and "retrying unchanged will not help" in str(error)
+    other = error_from_response(500, body(1, message="An unknown error has occurred."), Usage(), is_write=False)
+    assert type(other) is Transient
+
+
+def test_reduce_data_on_a_create_stays_ambiguous():
+    error = error_from_response(500, body(1, message=REDUCE), Usage(), is_write=True, is_create=True)
+    assert type(error) is Ambiguous
+
+
+def test_policy_block_keeps_meta_message_and_says_what_to_do():
+    raw = body(368, 1346003, message="(#368) The action attempted has been deemed abusive or is otherwise disallowed",
+               error_user_msg="This content goes against our Community Standards.")
+    error = error_from_response(400, raw, Usage(), is_write=True, is_create=True)
+    assert type(error) is PolicyBlocked and not isinstance(error, RateLimited)
+    text = str(error)
+    assert "deemed abusive" in text and error.user_message == "This content goes against our Community Standards."
+    assert "Meta blocked this post under its policies" in text and "approval UI" in text
+    assert pickle.loads(pickle.dumps(error)).hint == error.hint
 
 
 def test_str_has_code_type_message_and_hint():

@@ -16,9 +16,11 @@ from structlog.testing import capture_logs
 
 from graph.client import GraphClient, InsightSeries
 from graph.errors import InvalidRequest, NotFound
+from graph.sandbox import series as sandbox_series
 from models import Integration
 from tasks.domain.page_insights import (
     DEFAULT_METRICS,
+    DEPRECATED_METRICS,
     PullPlan,
     fetch_insights,
     insight_rows,
@@ -208,6 +210,36 @@ def test_deprecated_names_are_mapped_with_a_warning():
     assert len(warned) == 5
 
 
+# Page metrics Meta retired on 2025-06-15 and 2025-11-15 (asking for one is error 100), and the
+# metric that replaces each: written out here, independently of tasks.domain.page_insights.
+RETIRED_PAGE_METRICS = {
+    "page_impressions": "page_media_view",
+    "page_impressions_unique": "page_total_media_view_unique",
+    "page_fans": "page_follows",
+    "page_engaged_users": "page_post_engagements",
+    "page_fan_adds": "page_daily_follows_unique",
+    "page_fan_removes": "page_daily_unfollows_unique",
+}
+RETIRED_WITHOUT_REPLACEMENT = {"page_impressions_paid", "page_impressions_organic", "page_impressions_viral",
+                               "page_impressions_nonviral"}
+
+
+def test_the_default_metric_set_asks_for_no_retired_metric():
+    retired = set(RETIRED_PAGE_METRICS) | RETIRED_WITHOUT_REPLACEMENT | set(DEPRECATED_METRICS)
+    assert not retired & set(DEFAULT_METRICS), sorted(retired & set(DEFAULT_METRICS))
+    assert not retired & set(resolve_metrics(None))
+    # The sandbox refuses retired metrics as Graph does; it must accept every default one.
+    assert [m for m in DEFAULT_METRICS if sandbox_series.deprecated_replacement(m) is not None] == []
+
+
+def test_every_retired_metric_maps_to_its_current_replacement():
+    for retired, replacement in RETIRED_PAGE_METRICS.items():
+        assert DEPRECATED_METRICS.get(retired) == replacement, retired
+        assert resolve_metrics([retired]) == [replacement]
+    for retired, replacement in DEPRECATED_METRICS.items():
+        assert replacement in DEFAULT_METRICS and replacement not in DEPRECATED_METRICS, (retired, replacement)
+
+
 def test_default_set_and_dropped_metrics():
     assert resolve_metrics(None) == list(DEFAULT_METRICS)
     assert "page_video_views" not in resolve_metrics(None, dropped=["page_video_views"])
@@ -222,16 +254,34 @@ def test_first_pull_backfills_later_pulls_overlap():
     assert split_ranges(TODAY - timedelta(days=90), TODAY) == [(TODAY - timedelta(days=90), TODAY)]
 
 
-def test_rows_keep_null_as_unknown_and_skip_breakdowns():
+def test_rows_keep_null_as_unknown_and_breakdowns_whole():
     series = {"page_media_view": InsightSeries("page_media_view", "day", [
         {"value": 5, "end_time": "2025-05-02T08:00:00+0000"},
         {"value": None, "end_time": "2025-05-03T08:00:00+0000"},
         {"value": {"US": 3}, "end_time": "2025-05-04T08:00:00+0000"},
         {"value": 7},  # no end_time: unusable
     ]), "page_extra": InsightSeries("page_extra", "day", [{"value": 1, "end_time": "2025-05-02T08:00:00+0000"}])}
-    rows = insight_rows("i", series, ["page_media_view"], datetime.now(timezone.utc))
-    assert [(r["end_time"].day, r["value"]) for r in rows] == [(2, 5.0), (3, None)]
+    with capture_logs() as logs:
+        rows = insight_rows("i", series, ["page_media_view"], datetime.now(timezone.utc))
+    assert [(r["end_time"].day, r["value"], r["breakdown"]) for r in rows] == [
+        (2, 5.0, None), (3, None, None), (4, None, {"US": 3})]
     assert all(r["end_time"].tzinfo is not None for r in rows)
+    assert [(e["metric"], e["values"]) for e in logs if e["event"] == "insights_object_values_kept"] == [
+        ("page_media_view", 1)]
+
+
+def test_only_a_documented_partition_is_summed(monkeypatch):
+    from tasks.domain import page_insights
+
+    assert page_insights.SUMMABLE_BREAKDOWNS == {}  # none confirmed in Meta's text (graph-research.md J)
+    assert page_insights.split_value("m", {"a": 1, "b": 2}) == (None, {"a": 1, "b": 2})
+    monkeypatch.setitem(page_insights.SUMMABLE_BREAKDOWNS, "m", ("a", "b"))
+    assert page_insights.split_value("m", {"a": 1, "b": 2, "note": "x"}) == (3.0, {"a": 1, "b": 2, "note": "x"})
+    assert page_insights.split_value("m", {"a": 1}) == (None, {"a": 1})  # a part missing: no total
+    assert page_insights.split_value("m", [1, 2]) == (None, {"value": [1, 2]})
+    assert page_insights.split_value("m", "12") == (12.0, None)
+    for odd in (True, float("nan"), float("inf"), 10**400):
+        assert page_insights.split_value("m", odd)[0] is None
 
 
 # ----------------------------------------------------------------------------- post metrics
@@ -258,7 +308,7 @@ def test_post_metrics_come_from_one_field_expanded_listing(rsps, client):
     readings = fetch_readings(client, PAGE, ours, since)
     assert len(rsps.calls) == 1  # every post found on the first page: no second call
     q = query(rsps.calls[0])
-    assert q["fields"] == POST_FIELDS and q["limit"] == "100" and q["since"] == str(int(since.timestamp()))
+    assert q["fields"] == POST_FIELDS and q["limit"] == "50" and q["since"] == str(int(since.timestamp()))
     for expansion in ("reactions.summary(true).limit(0)", "comments.summary(true).limit(0)", "shares",
                       "insights.metric(post_media_view)"):
         assert expansion in q["fields"].split(",")

@@ -99,3 +99,32 @@ def test_integration_is_required_when_the_tenant_has_two_pages(db):
         result = intake(s, _payload(tenant_id))
     assert result.status == PostStatus.INVALID
     assert any("integration_id is required" in r for r in result.reasons)
+
+
+@pytest.mark.parametrize("images", [2, 9, 10])
+def test_an_album_of_up_to_ten_images_passes(images):
+    checked = check_content({"message": "album", "media": [IMG] * images})
+    assert checked.is_valid, checked.reasons
+    assert checked.content_type == "album" and len(checked.media) == images
+
+
+def test_eleven_images_are_refused_with_the_reason():
+    checked = check_content({"message": "album", "media": [IMG] * 11})
+    assert checked.reasons == ["11 images; a Facebook album takes at most 10"]
+
+
+def test_the_album_limit_at_intake(db):
+    tenant_id = make_tenant()
+    connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
+    ten = [{"url": f"https://cdn.example/{n}.jpg", "type": "image"} for n in range(10)]
+    eleven = ten + [{"url": "https://cdn.example/10.jpg", "type": "image"}]
+    with transaction() as s:
+        accepted = intake(s, _payload(tenant_id, media=ten))
+    with transaction() as s:
+        refused = intake(s, _payload(tenant_id, media=eleven, message="one too many"))
+    assert (accepted.status, accepted.reasons) == (PostStatus.PENDING_APPROVAL, [])
+    assert refused.status == PostStatus.INVALID
+    with transaction() as s:
+        album = s.get(SocialPost, accepted.post_id)
+        assert album.content_type == "album" and len(album.media) == 10
+        assert s.get(SocialPost, refused.post_id).invalid_reasons == ["11 images; a Facebook album takes at most 10"]

@@ -14,13 +14,17 @@ from graph.errors import (
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    PolicyBlocked,
     RateLimited,
+    RequestTooLarge,
     Transient,
 )
 from tasks.domain.retry_policy import (
     BACKOFF_CAP_SECONDS,
     RATE_LIMIT_JITTER_CAP,
     RATE_LIMIT_RECHECK_SECONDS,
+    POLICY_BLOCK_ATTEMPTS,
+    POLICY_BLOCK_DELAYS,
     RECONCILE_DELAY_SECONDS,
     RetryDecision,
     backoff_ceiling,
@@ -85,7 +89,7 @@ def test_rate_limit_without_a_future_time_rechecks_after_the_default(retry_at):
 
 
 def test_rate_limit_jitter_is_capped():
-    decision = run(RateLimited("blocked", code=368, retry_at=NOW + 3600), rng=Highest())
+    decision = run(RateLimited("too fast", code=368, subcode=1390008, retry_at=NOW + 3600), rng=Highest())
     assert decision.delay == 3600 + RATE_LIMIT_JITTER_CAP
 
 
@@ -234,3 +238,33 @@ def test_budget_refusal_whose_time_has_come_retries_at_once_not_after_the_defaul
 
     decision = decide(BudgetExhausted(retry_at=999.5), attempt=0, now=1000.0, deadline=None, settings=Settings())
     assert decision.action == "retry" and decision.delay < 1.0 and not decision.spends_attempt
+
+
+# ----------------------------------------------------------------------------- 368 policy blocks, code 1
+
+
+def test_policy_block_is_tried_a_few_times_minutes_apart_then_fails_with_meta_message():
+    error = PolicyBlocked("(#368) The action attempted has been deemed abusive", code=368, subcode=1346003)
+    decisions = [run(error, attempt=attempt) for attempt in range(POLICY_BLOCK_ATTEMPTS)]
+    assert POLICY_BLOCK_ATTEMPTS == 3
+    assert [d.action for d in decisions] == ["retry", "defer", "fail"]  # 2 min fits a countdown, 10 min does not
+    assert [d.delay for d in decisions[:-1]] == list(POLICY_BLOCK_DELAYS) and min(POLICY_BLOCK_DELAYS) >= 60
+    assert all(d.spends_attempt for d in decisions[:-1])
+    assert "deemed abusive" in decisions[-1].reason and "approval UI" in decisions[-1].reason
+    assert "blocked by Meta 3 times" in decisions[-1].reason
+
+
+def test_policy_block_is_not_waited_out_like_a_rate_limit():
+    error = PolicyBlocked("blocked", code=368)
+    assert run(error, attempt=POLICY_BLOCK_ATTEMPTS + 4).action == "fail"
+    assert run(error, attempt=0, deadline=NOW + 30).action == "fail"  # no time left for a spaced retry
+
+
+def test_posting_too_fast_still_waits_without_spending_attempts():
+    decision = run(RateLimited("too fast", code=368, subcode=1390008, retry_at=NOW + 3600), attempt=50)
+    assert decision.action == "defer" and decision.delay >= 3600 and not decision.spends_attempt
+
+
+def test_request_too_large_that_reaches_the_policy_fails_instead_of_repeating():
+    decision = run(RequestTooLarge("Please reduce the amount of data you're asking for", code=1))
+    assert decision.action == "fail" and "cannot ask Graph for less" in decision.reason

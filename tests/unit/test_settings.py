@@ -13,6 +13,7 @@ def test_defaults_match_the_contract():
     assert s.graph_url.startswith("https://graph.facebook.com/v")
     assert s.graph_video_url.startswith("https://graph-video.facebook.com/v")
     assert s.encryption_keys == ()
+    assert s.anomaly_threshold == 3.5 == Settings().anomaly_threshold  # |score| past 3.5 "sigmas" is an anomaly
 
 
 @pytest.mark.parametrize(("name", "value"), [
