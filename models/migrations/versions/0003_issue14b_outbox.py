@@ -1,7 +1,7 @@
 """Outbox: follow-up messages the broker refused after their transaction committed.
 
-Revision ID: 0002_issue14b_outbox
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from sqlalchemy.dialects import postgresql
 
 import models.base
 
-revision = '0002_issue14b_outbox'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
