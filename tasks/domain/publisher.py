@@ -228,7 +228,8 @@ class Publisher:
                 post.lease_owner = post.lease_expires_at = post.due_at = None
                 record_event(session, post, "publish_refused", reason=problem)
                 refusal = GateRefused(problem)
-                session.add(self._failed_job(refusal, post.tenant_id))  # with the failure, or not at all
+                refusal_job = self._failed_job(refusal, post.tenant_id)
+                session.add(refusal_job)  # with the failure, or not at all
                 log.warning("publish_refused", reason=problem)
             else:
                 assert integration is not None and tenant is not None
@@ -240,6 +241,7 @@ class Publisher:
                     intent=dict(post.publish_intent or {}),
                 )
         if problem is not None:
+            mark_recorded(refusal, refusal_job.id)  # committed: the task must not write a second row
             raise refusal
         return True
 
@@ -493,6 +495,7 @@ class Publisher:
         job = self._failed_job(error, self.snap.tenant_id if self.snap else None)
         self._fenced(status=PostStatus.FAILED, last_error=reason[:2000], lease_owner=None, lease_expires_at=None,
                      due_at=None, event=(kind, {"reason": reason}), in_transaction=lambda session: session.add(job))
+        mark_recorded(error, job.id)  # only once committed
 
     def fail_unknown(self, reason: str) -> None:
         error = OutcomeUnknown(reason)
@@ -500,10 +503,8 @@ class Publisher:
         raise error
 
     def _failed_job(self, error: BaseException, tenant_id: str | None) -> FailedJob:
-        job = failed_job_row(task_name=TaskName.PUBLISH_POST.value, task_id=self.task_id, args=[self.post_id],
-                             kwargs={}, error=error, tenant_id=tenant_id, post_id=self.post_id)
-        mark_recorded(error, job.id)
-        return job
+        return failed_job_row(task_name=TaskName.PUBLISH_POST.value, task_id=self.task_id, args=[self.post_id],
+                              kwargs={}, error=error, tenant_id=tenant_id, post_id=self.post_id)
 
 
 class ReelNotReady(Exception):
