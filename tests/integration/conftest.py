@@ -35,9 +35,11 @@ def own_broker_app(own_redis: OwnRedis, monkeypatch: pytest.MonkeyPatch) -> Iter
     previous = current_app._get_current_object()
     monkeypatch.setenv("SOCIALCAL_BROKER_URL", own_redis.url())
     get_settings.cache_clear()
-    app = make_app()  # becomes the default app, so the domain's sends go to our own Redis
+    app = make_app()  # becomes the default and current app, so the domain's sends go to our own Redis
     yield app
     app.close()
+    # Both, or later tests in this process would go on sending to this test's (stopped) Redis.
+    previous.set_current()
     previous.set_default()
     get_settings.cache_clear()
 
