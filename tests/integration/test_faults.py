@@ -163,6 +163,9 @@ def test_every_approved_post_lands_exactly_once_under_faults(own_postgres, own_p
                                    **({"media": media} if media else {})))
         expected[record.page_id].append(message)
 
+    # The sandbox's own limit (Meta's) on the same 10 s window as socialcal's budget here: with the
+    # default hour, a large run goes over 200 calls per Page and Meta's estimate pauses it for 11 min.
+    sandbox.set_budget(calls_per_window=200, window_seconds=10)
     # Latency: a kill mostly finds workers inside a Graph call.
     sandbox.set_faults(latency_ms=150, rules=[{"method": "POST", "path": "feed|photos", **rule} for rule in FAULT_RULES])
     factory = WorkerFactory(own_pg_db, sandbox, tmp_path / "logs")
