@@ -2,7 +2,7 @@
 
 from models.analytics import InsightAnomaly, PageInsight, PostMetric, ReportInput
 from models.base import Base, new_id, utcnow
-from models.ops import FailedJob
+from models.ops import FailedJob, OutboxMessage
 from models.posts import (
     FINAL_STATUSES,
     ON_PAGE_STATUSES,
@@ -27,4 +27,5 @@ __all__ = [
     "SocialCalendar", "CalendarSlot", "SocialPost", "PostEvent", "PostStatus", "ContentType",
     "ON_PAGE_STATUSES", "FINAL_STATUSES",
     "PageInsight", "PostMetric", "InsightAnomaly", "ReportInput", "FailedJob",
+    "OutboxMessage",
 ]

@@ -1,4 +1,5 @@
-"""Work that failed for good, kept so an operator can see why and replay it."""
+"""Work that failed for good, kept so an operator can see why and replay it, and messages the broker
+refused, kept until they can be sent."""
 
 from __future__ import annotations
 
@@ -42,4 +43,26 @@ class FailedJob(Base):
     status: Mapped[str] = mapped_column(String(16), default="failed")  # failed | requeued
     requeue_count: Mapped[int] = mapped_column(Integer, default=0)
     requeued_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A follow-up message whose send failed after its transaction committed (the broker was down).
+
+    ``dispatch_due`` sends it again every minute until the broker takes it, then deletes it; it is
+    the copy of a message, so it holds only what task messages hold (ids, writer payloads), never a
+    token. ``not_before``: a countdown the message asked for, as a time.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_not_before", "not_before"),)
+
+    id: Mapped[str] = id_column()
+    task_name: Mapped[str] = mapped_column(String(200))
+    args: Mapped[list[Any]] = mapped_column(default=list)
+    kwargs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    queue: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    not_before: Mapped[datetime | None] = mapped_column(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

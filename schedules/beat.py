@@ -1,7 +1,8 @@
 """What Celery beat runs, and when.
 
-Beat only sends wake-ups: every task it triggers reads the database for what is due, so running two
-beats by mistake, or missing a tick, costs nothing but a duplicate wake-up.
+Beat only sends wake-ups: every task it triggers reads the database for what is due, so a missed tick
+or a duplicate costs nothing but a delay or a wake-up. Several beats may run: only the one holding
+the lock schedules (``schedules.leader``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "dispatch-due-every-minute": {
             "task": "publishing.dispatch_due",
-            "schedule": 60.0,
-            "options": {"expires": 55},
+            "schedule": settings.dispatch_every_seconds,
+            "options": {"expires": max(1.0, settings.dispatch_every_seconds - 5)},
         },
         "pull-insights-daily": {
             "task": "insights.pull_all",

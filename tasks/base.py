@@ -11,11 +11,13 @@ plus whatever the domain binds (tenant id, post id). A task that raises is writt
 
 from __future__ import annotations
 
+import random
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator, NoReturn
 
 from celery import Task
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from models.db import transaction
@@ -28,6 +30,10 @@ from worker.core.logging import clear_log_context, get_logger, log_context
 from worker.core.settings import get_settings
 
 log = get_logger(__name__)
+
+# Retries of a task whose database was unreachable (backoff 1, 2, 4 ... 60 s: about eight minutes).
+DATABASE_RETRIES = 12
+DATABASE_RETRY_CAP_SECONDS = 60.0
 
 
 class SocialcalTask(Task):
@@ -45,6 +51,17 @@ class SocialcalTask(Task):
             return super().__call__(**arguments.call_kwargs())
         except TryLater as wait:
             raise self.retry(exc=wait, countdown=wait.countdown, max_retries=wait.max_retries) from None
+        except (OperationalError, InterfaceError) as error:
+            # The database went away (a restart, a failover, a dropped connection). The transaction
+            # rolled back whole, so the task is simply run again once the database is back; the pool
+            # (pre-ping) replaces the dead connections. Only when it stays away is this a failure.
+            retries = self.request.retries or 0
+            if retries >= DATABASE_RETRIES:
+                raise
+            countdown = min(DATABASE_RETRY_CAP_SECONDS, 2.0 ** retries) * random.uniform(0.5, 1.0)
+            log.warning("database_unavailable_retry", error_class=type(error.orig or error).__name__,
+                        retry=retries + 1, countdown=round(countdown, 1))
+            raise self.retry(exc=error, countdown=countdown, max_retries=DATABASE_RETRIES) from None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

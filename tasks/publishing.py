@@ -10,7 +10,7 @@ from celery import shared_task
 
 from models import utcnow
 from tasks.base import SocialcalTask
-from tasks.domain import dispatch, heartbeat, post_changes, publisher
+from tasks.domain import dispatch, heartbeat, messaging, post_changes, publisher
 from tasks.domain.claim import new_lease_owner
 from worker.core import metrics
 from worker.core.logging import bind_log_context, get_logger
@@ -25,7 +25,8 @@ def publish_post_task(self: SocialcalTask, post_id: str, **_unknown: Any) -> dic
     """One attempt; waits and retries are due times in the database (see ``tasks.domain.publisher``)."""
     bind_log_context(post_id=post_id)
     try:
-        result = publisher.publish_post(post_id, new_lease_owner(self.request.id), get_settings())
+        result = publisher.publish_post(post_id, new_lease_owner(self.request.id), get_settings(),
+                                         task_id=self.request.id)
     except Exception as error:
         metrics.publish_outcome("failed", error)
         raise
@@ -38,6 +39,8 @@ def dispatch_due_task(self: SocialcalTask, **_unknown: Any) -> dict[str, int]:
     with self.transaction() as session:
         counts = dispatch.dispatch_due(session, utcnow(), get_settings())
     heartbeat.record_dispatch_run(counts)  # `socialcal status` and the metrics read beat's pulse here
+    with self.transaction() as session:  # apart: a message the broker still refuses keeps its row
+        counts.update(messaging.resend_outbox(session, utcnow()))
     if any(counts.values()):
         log.info("dispatched", **counts)
     return counts

@@ -15,6 +15,7 @@ still happen, every task is safe to run twice; the database, not the broker, is 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import Celery
@@ -22,6 +23,7 @@ from celery.signals import setup_logging, worker_init, worker_process_init, work
 from kombu import Queue as KombuQueue
 
 from schedules.beat import beat_schedule
+from tasks.domain.recovery import recover_on_start
 from worker import unrunnable
 from worker.core.logging import configure_logging, get_logger
 from worker.core.metrics import WorkerEndpoint
@@ -41,6 +43,33 @@ TASK_MODULES = [
     "tasks.analysis",
     "tasks.ops",
 ]
+
+
+# Beat is not a single point of failure: any number of beat processes may run; the one holding a
+# lock in Redis schedules (``schedules.leader``, on celery-redbeat, which also keeps each entry's last
+# run in Redis, so the one that takes over neither repeats nor skips what the dead leader sent). The
+# leader renews the lock every loop (at most BEAT_LOOP_SECONDS); a standby retries every loop, so it
+# takes over at most BEAT_LOCK_SECONDS + BEAT_LOOP_SECONDS after the leader died.
+BEAT_LOCK_SECONDS = 30
+BEAT_LOOP_SECONDS = 5
+BEAT_KEY_PREFIX = "socialcal:beat:"
+
+
+def beat_config(settings: Any) -> dict[str, Any]:
+    """The scheduler settings: RedBeat on the Redis that holds the call budget, when there is one."""
+    if settings.redis_url is None and not settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return {}  # the embedded demo (in-memory broker, no Redis): Celery's default scheduler
+    return {
+        "beat_scheduler": "schedules.leader:LeaderScheduler",
+        "redbeat_redis_url": settings.budget_redis_url,
+        "redbeat_key_prefix": BEAT_KEY_PREFIX,
+        "redbeat_lock_key": BEAT_KEY_PREFIX + "lock",
+        "redbeat_lock_timeout": BEAT_LOCK_SECONDS,
+        "beat_max_loop_interval": BEAT_LOOP_SECONDS,
+        # Client options (fail fast; reconnect) and RedBeat's retry of a lost connection for a minute.
+        "redbeat_redis_options": {"socket_timeout": 5, "socket_connect_timeout": 3, "health_check_interval": 30,
+                                  "retry_period": 60},
+    }
 
 
 def make_app() -> Celery:
@@ -84,6 +113,7 @@ def make_app() -> Celery:
     if settings.broker_url.startswith(("redis://", "rediss://")):
         # A queue item that is not a message envelope at all is kept in failed_jobs, never the worker's end.
         celery_app.conf.broker_transport = "worker.unrunnable_transport:GuardedRedisTransport"
+    celery_app.conf.update(beat_config(settings))
     celery_app.set_default()
     return celery_app
 
@@ -127,6 +157,17 @@ def _metrics_serve(**_kwargs: Any) -> None:
 @worker_shutdown.connect
 def _metrics_stop(**_kwargs: Any) -> None:
     _metrics_endpoint.stop()
+
+
+@worker_ready.connect
+def _recover_after_start(sender: Any = None, **_kwargs: Any) -> None:
+    """Once this worker consumes, re-send what dead workers held (``tasks.domain.recovery``).
+
+    In a thread: a slow or unreachable database must not hold up the worker itself, and the sweep
+    only sends messages (any pool process may run them)."""
+    node = getattr(sender, "hostname", None)
+    threading.Thread(target=recover_on_start, args=(get_settings(), node), name="socialcal-recovery",
+                     daemon=True).start()
 
 
 app = make_app()

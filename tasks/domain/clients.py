@@ -36,7 +36,13 @@ def _shared_session() -> requests.Session:
     return _sessions.get("graph", pooled_session)
 
 
-def _redis_for(url: str) -> redis.Redis:
+def redis_client(url: str) -> redis.Redis:
+    """This process's client for the Redis at ``url`` (budget, throttle state, recovery guard).
+
+    redis-py drops a connection that failed and opens a new one on the next command, so after a
+    Redis restart the first command fails (and the budget fails closed, as a transient error) and
+    the next ones work again.
+    """
     return _redis_clients.get(url, lambda: redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
                                                                 health_check_interval=30))
 
@@ -53,7 +59,7 @@ def _make_budget(settings: Settings) -> GraphBudget:
     if settings.redis_url is None and settings.broker_url.startswith("memory://"):
         # The embedded demo: one process, no Redis (see graph.local_budget).
         return ProcessBudget(settings)
-    return GraphBudget(_redis_for(settings.budget_redis_url), settings)
+    return GraphBudget(redis_client(settings.budget_redis_url), settings)
 
 
 def budget_for(settings: Settings) -> GraphBudget:

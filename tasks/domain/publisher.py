@@ -30,17 +30,19 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from graph.client import GraphClient
 from graph.errors import Ambiguous, GraphError, InvalidRequest, RateLimited
-from models import Integration, PostStatus, SocialPost, Tenant, utcnow
+from models import FailedJob, Integration, PostStatus, SocialPost, Tenant, utcnow
 from models.db import transaction
 from tasks.domain.claim import GateRefused, approval_problem, claim, status_problem
 from tasks.domain.clients import client_for_integration
 from tasks.domain.events import record_event, record_post_event
 from tasks.domain.holds import hold, hold_reason
+from tasks.domain.failed_jobs import failed_job_row, mark_recorded
 from tasks.domain.integrations import RECONNECT_HINT, mark_needs_reconnect
-from tasks.domain.messaging import send_now
+from tasks.domain.messaging import send_or_keep
 from tasks.domain.retry_policy import broker_countdown, decide
 from worker.core.logging import get_logger
 from worker.core.queues import TaskName
@@ -103,9 +105,10 @@ class Publisher:
     """Publishes one claimed post; every write is fenced by the lease ``owner``."""
 
     def __init__(self, post_id: str, owner: str, settings: Settings,
-                 client_factory: Callable[[Integration], GraphClient]) -> None:
+                 client_factory: Callable[[Integration], GraphClient], task_id: str | None = None) -> None:
         self.post_id = post_id
         self.owner = owner
+        self.task_id = task_id
         self.settings = settings
         self.client_factory = client_factory
         self.snap: Snapshot | None = None
@@ -116,22 +119,42 @@ class Publisher:
 
     # ---- fenced persistence
 
-    def _fenced(self, *, event: tuple[str, dict[str, Any]] | None = None, **values: Any) -> None:
+    def _fenced(self, *, event: tuple[str, dict[str, Any]] | None = None,
+                in_transaction: Callable[[Session], None] | None = None, **values: Any) -> None:
         """One transaction: the row update (only while we hold the lease) plus any events waiting
-        for it, so a publish costs three commits: claim, intent before the call, outcome."""
+        for it, so a publish costs three commits: claim, intent before the call, outcome.
+
+        Every fenced write renews the lease (``lease_expires_at`` and ``due_at``, which dispatch_due
+        reads for a publishing post) in the same UPDATE, unless the write ends the lease: so the lease
+        only has to outlast the gap between two writes, one Graph call, and a dead worker's post is
+        free again that soon after its last write. ``in_transaction`` adds rows that must commit
+        with this write or not at all (the ``failed_jobs`` row of a failure).
+        """
         events = self._pending_events + ([event] if event else [])
         with transaction() as session:
             result = session.execute(
                 update(SocialPost)
                 .where(SocialPost.id == self.post_id, SocialPost.lease_owner == self.owner,
                        SocialPost.status == PostStatus.PUBLISHING)
-                .values(**{**self._pending_values, **values}).execution_options(synchronize_session=False))
+                .values(**{**self._renewal(), **self._pending_values, **values})
+                .execution_options(synchronize_session=False))
             if result.rowcount != 1:
                 raise LeaseLost(self.post_id)
             for kind, detail in events:
                 assert self.snap is not None
                 record_post_event(session, self.post_id, self.snap.tenant_id, kind, **detail)
+            if in_transaction is not None:
+                in_transaction(session)
         self._pending_values, self._pending_events = {}, []
+
+    def _renewal(self) -> dict[str, Any]:
+        until = utcnow() + timedelta(seconds=self.settings.publish_lease_seconds)
+        return {"lease_expires_at": until, "due_at": until}
+
+    def renew(self) -> None:
+        """Extend the lease without changing anything else (a long step between two writes, such as
+        waiting for Meta to process a Reel); raises ``LeaseLost`` when another worker took over."""
+        self._fenced()
 
     def _save_ids(self) -> None:
         assert self.snap is not None
@@ -215,6 +238,9 @@ class Publisher:
                 post.last_error = f"refused at publish time: {problem}"
                 post.lease_owner = post.lease_expires_at = post.due_at = None
                 record_event(session, post, "publish_refused", reason=problem)
+                refusal = GateRefused(problem)
+                refusal_job = self._failed_job(refusal, post.tenant_id)
+                session.add(refusal_job)  # with the failure, or not at all
                 log.warning("publish_refused", reason=problem)
             else:
                 assert integration is not None and tenant is not None
@@ -229,7 +255,8 @@ class Publisher:
         if waiting is not None:
             raise Held(waiting)
         if problem is not None:
-            raise GateRefused(problem)
+            mark_recorded(refusal, refusal_job.id)  # committed: the task must not write a second row
+            raise refusal
         return True
 
     def choose_mode(self, snap: Snapshot, now: datetime) -> tuple[str, datetime | None, datetime | None]:
@@ -370,6 +397,8 @@ class Publisher:
     def _wait_for_reel(self, video_id: str) -> None:
         assert self.client is not None
         for poll in range(REEL_STATUS_POLLS):
+            if poll:
+                self.renew()  # each poll is a Graph call: the wait as a whole may outlast one lease
             status = self.client.video_status(video_id)
             if status.get("video_status") in ("ready", "published") or \
                     (status.get("uploading_phase") or {}).get("status") == "complete":
@@ -459,10 +488,11 @@ class Publisher:
         """Hand the post back to ``approved`` with a due time; everything Graph returned stays stored.
 
         ``wake_up_sent``: the caller sends its own countdown wake-up right after this write, so the
-        row is marked enqueued in the same write and ``dispatch_due`` does not send a second one.
+        row is marked enqueued in the same write, at the time that wake-up is due to run, and
+        ``dispatch_due`` sends a second one only if it has not come some time after that.
         """
         values: dict[str, Any] = {"status": PostStatus.APPROVED, "lease_owner": None, "lease_expires_at": None,
-                                  "due_at": due_at, "enqueued_at": utcnow() if wake_up_sent else None}
+                                  "due_at": due_at, "enqueued_at": due_at if wake_up_sent else None}
         if refund_attempt:
             values["attempts"] = SocialPost.attempts - 1
         if self.snap is not None:
@@ -472,13 +502,23 @@ class Publisher:
         self._fenced(**values)
         log.info("publish_released", reason=reason, due_at=due_at.isoformat())
 
-    def fail(self, reason: str, *, kind: str = "failed") -> None:
+    def fail(self, reason: str, *, error: BaseException, kind: str = "failed") -> None:
+        """Fail the post for good, and write its ``failed_jobs`` row in the same transaction: a worker
+        killed right after this write still leaves an operator something to ``jobs requeue``.
+        ``error`` (what the task raises next) is marked, so the task does not write a second row."""
+        job = self._failed_job(error, self.snap.tenant_id if self.snap else None)
         self._fenced(status=PostStatus.FAILED, last_error=reason[:2000], lease_owner=None, lease_expires_at=None,
-                     due_at=None, event=(kind, {"reason": reason}))
+                     due_at=None, event=(kind, {"reason": reason}), in_transaction=lambda session: session.add(job))
+        mark_recorded(error, job.id)  # only once committed
 
     def fail_unknown(self, reason: str) -> None:
-        self.fail(reason, kind="outcome_unknown")
-        raise OutcomeUnknown(reason)
+        error = OutcomeUnknown(reason)
+        self.fail(reason, kind="outcome_unknown", error=error)
+        raise error
+
+    def _failed_job(self, error: BaseException, tenant_id: str | None) -> FailedJob:
+        return failed_job_row(task_name=TaskName.PUBLISH_POST.value, task_id=self.task_id, args=[self.post_id],
+                              kwargs={}, error=error, tenant_id=tenant_id, post_id=self.post_id)
 
 
 class ReelNotReady(Exception):
@@ -521,15 +561,17 @@ def default_client_factory(settings: Settings) -> Callable[[Integration], GraphC
 
 
 def publish_post(post_id: str, owner: str, settings: Settings,
-                 client_factory: Callable[[Integration], GraphClient] | None = None) -> dict[str, Any]:
+                 client_factory: Callable[[Integration], GraphClient] | None = None,
+                 task_id: str | None = None) -> dict[str, Any]:
     """Claim, gate and publish one post; returns what happened (for the task result and the logs).
 
     Raises only for work that is over and already recorded on the post: ``GateRefused``,
-    ``OutcomeUnknown`` and a ``GraphError`` that fails the post (the caller keeps a ``failed_jobs``
-    row). Every other outcome (published, waiting for a window or a throttle, retrying soon, lost
+    ``OutcomeUnknown`` and a ``GraphError`` that fails the post; their ``failed_jobs`` row is written
+    with the post's failure (``tasks.domain.failed_jobs.recorded_job_id`` says which). Every other outcome (published, waiting for a window or a throttle, retrying soon, lost
     claim or lease) is a return value.
     """
-    publisher = Publisher(post_id, owner, settings, client_factory or default_client_factory(settings))
+    publisher = Publisher(post_id, owner, settings, client_factory or default_client_factory(settings),
+                          task_id=task_id)
     try:
         if not publisher.claim_and_load():
             log.info("publish_claim_lost")
@@ -545,7 +587,11 @@ def publish_post(post_id: str, owner: str, settings: Settings,
         _retry_soon(publisher, REEL_RECHECK_SECONDS, "Reel still processing")
         return {"post_id": post_id, "status": "waiting"}
     except GraphError as error:
-        _after_graph_error(publisher, error)  # raises, or releases the post with a due time
+        try:
+            _after_graph_error(publisher, error)  # raises, or releases the post with a due time
+        except LeaseLost:
+            log.warning("publish_lease_lost")
+            return {"post_id": post_id, "status": "lease_lost"}
         return {"post_id": post_id, "status": "waiting", "error": type(error).__name__, "code": error.code}
     return {"post_id": post_id, "status": outcome.status, "external_id": outcome.external_id}
 
@@ -561,10 +607,10 @@ def _after_graph_error(publisher: Publisher, error: GraphError) -> None:
     if decision.action == "reconnect":
         if snap is not None:
             mark_needs_reconnect(snap.integration.id, error)
-        publisher.fail(f"{error} — {RECONNECT_HINT}", kind="failed")
+        publisher.fail(f"{error} — {RECONNECT_HINT}", kind="failed", error=error)
         raise error
     if decision.action == "fail":
-        publisher.fail(str(error))
+        publisher.fail(str(error), error=error)
         raise error
     if decision.spends_attempt and snap is not None:
         snap.intent["transient_attempts"] = attempts + 1
@@ -587,4 +633,4 @@ def _retry_soon(publisher: Publisher, delay: float, reason: str, error: str | No
     except LeaseLost:
         return
     if countdown is not None:
-        send_now(TaskName.PUBLISH_POST, publisher.post_id, countdown=max(countdown, 0.5))
+        send_or_keep(TaskName.PUBLISH_POST, publisher.post_id, countdown=max(countdown, 0.5))

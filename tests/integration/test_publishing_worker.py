@@ -158,14 +158,14 @@ def test_same_message_to_two_workers_publishes_once(page, sandbox, workers, redi
 
 
 def test_killed_mid_publish_is_recovered_by_dispatch_due(page, sandbox, workers, monkeypatch):
-    lease = 5
-    # The sandbox applies the create call at once and holds its answer; the victim waits for it (its
-    # Graph timeout is longer than the hold), so it is killed with the outcome on the Page, not in our DB.
+    lease = 6  # at least two Graph timeouts (3 s): the settings refuse a lease a call could outlast
+    # The sandbox applies the create call at once and holds its answer; the victim is killed while it
+    # waits for it (the kill follows the apply within a poll, well inside its 3 s timeout), so the
+    # outcome is on the Page, not in our DB.
     # (Killing as soon as the in-flight mark shows could land before the request is even sent.)
     sandbox.set_faults([{"method": "POST", "path": "feed", "mode": "timeout", "rate": 1.0, "count": 1,
                          "seconds": 120}])
-    victim = workers.start(name="victim", SOCIALCAL_PUBLISH_LEASE_SECONDS=str(lease),
-                           SOCIALCAL_GRAPH_TIMEOUT_SECONDS="180")
+    victim = workers.start(name="victim", SOCIALCAL_PUBLISH_LEASE_SECONDS=str(lease))
     post_id = write_post(page["tenant_id"], "survives a SIGKILL")
     approve_post(post_id)
     wait_for(lambda: (post_row(post_id).publish_intent or {}).get("in_flight"), 20, what="create call in flight")
@@ -174,7 +174,8 @@ def test_killed_mid_publish_is_recovered_by_dispatch_due(page, sandbox, workers,
     victim.kill()
     assert post_row(post_id).status == PostStatus.PUBLISHING
     sandbox.set_faults([])
-    workers.start(name="rescuer", SOCIALCAL_PUBLISH_LEASE_SECONDS=str(lease))
+    # Recovery at start is off here: this test shows the dispatch_due backstop on its own.
+    workers.start(name="rescuer", SOCIALCAL_PUBLISH_LEASE_SECONDS=str(lease), SOCIALCAL_RECOVER_ON_START="off")
     wait_for(lambda: aware(post_row(post_id).lease_expires_at) < datetime.now(timezone.utc), lease + 20,
              interval=0.25, what="the dead worker's lease to expire")
     monkeypatch.setenv("SOCIALCAL_REDISPATCH_AFTER_SECONDS", "1")

@@ -34,12 +34,11 @@ def test_failed_publish_is_recorded_and_requeued_twice_publishes_once(db, sandbo
     post_id = write_post(tenant_id, "fails once for good")
     approve_post(post_id)
     wait_for(lambda: post_row(post_id).status == PostStatus.FAILED, 30, what="failed")
-
-    def failed_job_row() -> bool:  # written by the task's on_failure, just after the post's own write
-        with transaction() as s:
-            return s.query(FailedJob).filter_by(post_id=post_id).count() == 1
-
-    wait_for(failed_job_row, 30, what="the failed_jobs row")
+    with transaction() as s:  # written in the same transaction as the post's failure: there already
+        assert s.query(FailedJob).filter_by(post_id=post_id).count() == 1
+    wait_for(lambda: '"task_failed"' in worker.read_log(), 30, what="the task's on_failure")
+    with transaction() as s:  # ...and on_failure did not write a second one
+        assert s.query(FailedJob).filter_by(post_id=post_id).count() == 1
 
     def failed_job() -> FailedJob | None:
         with transaction() as s:
@@ -48,7 +47,7 @@ def test_failed_publish_is_recorded_and_requeued_twice_publishes_once(db, sandbo
                 s.expunge(found)
             return found
 
-    job = wait_for(failed_job, 10, what="the failed_jobs row")  # written once the task has raised
+    job = wait_for(failed_job, 10, what="the failed_jobs row")
     assert job.task_name == "publishing.publish_post"
     assert job.error_class == "InvalidRequest" and job.error_code == "100"
     assert "Invalid parameter" in job.error_message and job.hint

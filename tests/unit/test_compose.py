@@ -1,9 +1,9 @@
 """docker-compose.yml, Dockerfile, .env.example and .dockerignore: valid, and shaped as the design says.
 
 Validation uses the best tool present and never skips: ``docker compose config`` (v2 plugin), else
-``docker-compose config`` (v1), else a structural lint with PyYAML. The deployment rules (one beat, a
-one-shot migrate the workers wait for, health checks, queues, the sandbox behind a profile) are
-checked from the parsed YAML every time, whatever validator ran.
+``docker-compose config`` (v1), else a structural lint with PyYAML. The deployment rules (a beat service
+of a leader and a standby, a one-shot migrate the workers wait for, health checks, queues, the sandbox
+behind a profile) are checked from the parsed YAML every time, whatever validator ran.
 """
 
 from __future__ import annotations
@@ -325,12 +325,19 @@ def test_migrate_is_one_shot_and_gates_workers_and_beat() -> None:
             assert deps.get(store, {}).get("condition") == "service_healthy", f"{name}: must wait for {store} healthy"
 
 
-def test_exactly_one_beat() -> None:
+def test_beat_runs_as_a_leader_and_a_standby() -> None:
+    """One beat service, scaled to two: safe only because beat schedules under a Redis lock."""
+    from worker.app import BEAT_KEY_PREFIX, beat_config
+
     all_services = services()
     beats = [name for name, s in all_services.items() if role(s) == "beat"]
     assert beats == ["beat"], f"beat services: {beats}"
     beat = all_services["beat"]
-    assert beat.get("scale", 1) == 1 and (beat.get("deploy") or {}).get("replicas", 1) == 1
+    assert (beat.get("deploy") or {}).get("replicas", beat.get("scale", 1)) == 2
+    config = beat_config(Settings(broker_url=COMPOSE_BROKER_URL))
+    assert config["beat_scheduler"] == "schedules.leader:LeaderScheduler"
+    assert config["redbeat_lock_key"] == BEAT_KEY_PREFIX + "lock"
+    assert config["redbeat_lock_key"] in " ".join(strings_in(beat["healthcheck"]["test"]))
     for name, service in all_services.items():  # no worker runs an embedded beat (-B) as well
         if role(service) == "worker":
             assert not {"-B", "--beat"} & set(command_of(service)), f"{name}: embedded beat"

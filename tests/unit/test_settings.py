@@ -53,3 +53,30 @@ def test_second_key_malformed_is_named_by_position():
 def test_app_secret_not_in_repr():
     s = Settings.from_env({"SOCIALCAL_FB_APP_SECRET": "topsecretvalue"})
     assert "topsecretvalue" not in repr(s)
+
+
+def test_a_lease_shorter_than_two_graph_timeouts_is_refused():
+    # A lease a Graph call could outlast would let a second worker publish while the first call lands.
+    with pytest.raises(SettingsError, match="SOCIALCAL_PUBLISH_LEASE_SECONDS: must be at least twice"):
+        Settings.from_env({"SOCIALCAL_PUBLISH_LEASE_SECONDS": "50"})  # the Graph timeout is 30 s
+    assert Settings.from_env({"SOCIALCAL_PUBLISH_LEASE_SECONDS": "60"}).publish_lease_seconds == 60
+    assert Settings.from_env({"SOCIALCAL_PUBLISH_LEASE_SECONDS": "8",
+                              "SOCIALCAL_GRAPH_TIMEOUT_SECONDS": "4"}).publish_lease_seconds == 8
+
+
+def test_recovery_defaults_fit_the_three_minute_promise():
+    s = Settings.from_env({})
+    # After every worker died, a post waits at most one lease for the next worker to take it back.
+    assert s.publish_lease_seconds == 90 and s.publish_lease_seconds >= 2 * s.graph_timeout_seconds
+    assert s.redispatch_after_seconds == 120 and s.recover_on_start is True
+    assert s.dispatch_every_seconds == 60
+
+
+@pytest.mark.parametrize(("raw", "value"), [("off", False), ("0", False), ("ON", True), ("true", True)])
+def test_recover_on_start_reads_on_and_off(raw, value):
+    assert Settings.from_env({"SOCIALCAL_RECOVER_ON_START": raw}).recover_on_start is value
+
+
+def test_recover_on_start_refuses_other_words():
+    with pytest.raises(SettingsError, match="SOCIALCAL_RECOVER_ON_START: expected on/off"):
+        Settings.from_env({"SOCIALCAL_RECOVER_ON_START": "maybe"})

@@ -40,13 +40,21 @@ class Settings:
     insights_budget_share: float = 0.6
     # Usage percentage (X-App-Usage, X-Page-Usage, BUC) at which a scope pauses itself.
     usage_pause_percent: float = 90.0
-    # How long a claimed post stays leased to one worker before dispatch_due may take it back; longer
-    # than the task hard time limit (360 s), so a live worker never loses a lease it still uses.
-    publish_lease_seconds: int = 600
+    # How long a claimed post stays leased to one worker after its last write. Every fenced write (and
+    # every poll of a long wait) renews it, so it only has to outlast one Graph call plus Meta's own
+    # lag behind our timeout: at least two Graph timeouts. Expiry is the only safe fence against a
+    # second publisher, so a short renewed lease is what makes recovery after a dead worker fast.
+    publish_lease_seconds: int = 90
+    # Whether a worker, once ready, re-sends what dead workers held (leases as they expire, lost
+    # wake-ups); off only for tests that show the dispatch_due backstop on its own.
+    recover_on_start: bool = True
     # Claims of one post before it is failed for good (a bug or a poison post must not loop forever).
     max_publish_attempts: int = 25
-    # An approved post enqueued this long ago and still approved is assumed lost from the broker.
-    redispatch_after_seconds: int = 300
+    # An approved post whose wake-up was due this long ago and is still approved is assumed lost from
+    # the broker (a flush, a restart, a worker killed while holding it): what a healthy wake-up takes.
+    redispatch_after_seconds: int = 120
+    # How often beat sends dispatch_due (the sweep of what is due and what the broker lost).
+    dispatch_every_seconds: float = 60.0
     # Transient retries per task before it is written to failed_jobs.
     max_transient_retries: int = 5
     # Longest countdown ever handed to the broker; longer waits become due times in the database.
@@ -86,7 +94,7 @@ class Settings:
         env = os.environ if environ is None else environ
         reader = _Reader(env)
         defaults = cls()
-        return cls(
+        settings = cls(
             database_url=reader.url("SOCIALCAL_DATABASE_URL", defaults.database_url,
                                     schemes=("sqlite", "postgresql", "postgresql+psycopg")),
             broker_url=reader.url("SOCIALCAL_BROKER_URL", defaults.broker_url,
@@ -106,10 +114,13 @@ class Settings:
                                               float, minimum=1.0, maximum=100.0),
             publish_lease_seconds=reader.number("SOCIALCAL_PUBLISH_LEASE_SECONDS", defaults.publish_lease_seconds,
                                                 int, minimum=5),
+            recover_on_start=reader.flag("SOCIALCAL_RECOVER_ON_START", defaults.recover_on_start),
             max_publish_attempts=reader.number("SOCIALCAL_MAX_PUBLISH_ATTEMPTS", defaults.max_publish_attempts,
                                                int, minimum=1),
             redispatch_after_seconds=reader.number("SOCIALCAL_REDISPATCH_AFTER_SECONDS",
                                                    defaults.redispatch_after_seconds, int, minimum=1),
+            dispatch_every_seconds=reader.number("SOCIALCAL_DISPATCH_EVERY_SECONDS", defaults.dispatch_every_seconds,
+                                                 float, minimum=1.0, maximum=600.0),
             max_transient_retries=reader.number("SOCIALCAL_MAX_TRANSIENT_RETRIES", defaults.max_transient_retries,
                                                 int, minimum=0),
             max_broker_countdown_seconds=reader.number("SOCIALCAL_MAX_BROKER_COUNTDOWN_SECONDS",
@@ -133,6 +144,12 @@ class Settings:
             metrics_port=reader.number("SOCIALCAL_METRICS_PORT", defaults.metrics_port, int, minimum=0,
                                        maximum=65535),
         )
+        if settings.publish_lease_seconds < 2 * settings.graph_timeout_seconds:
+            raise SettingsError(
+                f"SOCIALCAL_PUBLISH_LEASE_SECONDS: must be at least twice SOCIALCAL_GRAPH_TIMEOUT_SECONDS "
+                f"({2 * settings.graph_timeout_seconds:g}), got {settings.publish_lease_seconds}: a lease shorter "
+                "than a Graph call could let a second worker publish while the first one's call still lands")
+        return settings
 
 
 class _Reader:
@@ -180,6 +197,17 @@ class _Reader:
     def text(self, name: str, default: str) -> str:
         value = self._raw(name)
         return default if value is None else value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name}: expected on/off (1/0, true/false), got {value!r}")
 
     def choice(self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
         value = self._raw(name)
