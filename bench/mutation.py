@@ -90,12 +90,13 @@ def justified_names() -> set[str]:
     return set(re.findall(r"`([\w.ǁ]+__mutmut_\d+)`", SURVIVORS_FILE.read_text()))
 
 
-def one_line_change(name: str) -> str:
-    """The mutant as ``old  ->  new`` (the first changed line of mutmut's diff)."""
-    out = subprocess.run([MUTMUT, "show", name], cwd=ROOT, capture_output=True,
-                         text=True).stdout
-    minus = [line[1:].strip() for line in out.splitlines() if line.startswith("-") and not line.startswith("---")]
-    plus = [line[1:].strip() for line in out.splitlines() if line.startswith("+") and not line.startswith("+++")]
+def one_line_change(name: str, path: str) -> str:
+    """The mutant as ``old  ->  new`` (the changed lines of mutmut's diff, joined)."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant  # the optional 'mutation' dependency
+
+    diff = get_diff_for_mutant(name, path=path).splitlines()
+    minus = [line[1:].strip() for line in diff if line.startswith("-") and not line.startswith("---")]
+    plus = [line[1:].strip() for line in diff if line.startswith("+") and not line.startswith("+++")]
     return f"{' / '.join(minus) or '?'}  ->  {' / '.join(plus) or '(removed)'}"
 
 
@@ -154,20 +155,19 @@ def main(argv: list[str] | None = None) -> int:
         figures["modules"][name] = {**{c: counts.get(c, 0) for c in COLUMNS}, "total": len(codes),
                                     "justified": ok}
         print(f"{name:<14}" + "".join(f"{counts.get(c, 0):>13}" for c in COLUMNS) + f"{ok:>11}")
-        unexplained += [k for k in open_ if k not in justified]
-        if args.all_survivors:
-            unexplained += [k for k in open_ if k in justified]
+        unexplained += [(k, MODULES[name]) for k in open_ if args.all_survivors or k not in justified]
 
     if unexplained:
         print(f"\n{'survivors and no-tests mutants' if args.all_survivors else 'not justified in ' + str(SURVIVORS_FILE.relative_to(ROOT))}:")
-        for key in unexplained:
-            print(f"  {key}" if args.no_diffs else f"  {key}: {one_line_change(key)}")
+        os.chdir(ROOT)  # mutmut reads its config and mutants/ relative to the working directory
+        for key, path in unexplained:
+            print(f"  {key}" if args.no_diffs else f"  {key} [{status(results(path)[key])}]: {one_line_change(key, path)}")
         print("\nSee one with `.venv/bin/mutmut show NAME`; apply it to the checkout with `mutmut apply NAME`"
               " (undo with git checkout).")
     stale = sorted(k for k in justified if k in known and status(results_for(k, names)) == "killed")
     if stale:
         print(f"\nlisted in the survivors file but now killed (remove them): {', '.join(stale)}")
-    figures["not_justified"] = len([k for k in unexplained if k not in justified])
+    figures["not_justified"] = len([k for k, _ in unexplained if k not in justified])
     print(json.dumps(figures))
     return 1 if args.check and (figures["not_justified"] or stale) else 0
 
