@@ -81,3 +81,44 @@ def test_parse_time_answers(value, expected):
     assert (parsed, reason) == expected
     if parsed is not None:
         assert parsed.utcoffset().total_seconds() == 0 and parsed.tzinfo is timezone.utc
+
+
+# ----------------------------------------------------------------------------- the hashes approval is bound to
+
+
+def test_canonical_json_is_sorted_compact_and_keeps_unicode():
+    from tasks.domain.content import canonical_json
+
+    assert canonical_json({"b": 1, "a": "é", "c": [1, {"y": 2, "x": 3}]}) == '{"a":"é","b":1,"c":[1,{"x":3,"y":2}]}'
+    assert canonical_json({"when": datetime(2026, 1, 1, tzinfo=timezone.utc)}) == '{"when":"2026-01-01 00:00:00+00:00"}'
+    # Keys of mixed types cannot be sorted by json: the storable form is, the same way.
+    assert canonical_json({1: "é", "b": {"d": 2, "c": 1}}) == '{"1":"é","b":{"c":1,"d":2}}'
+
+
+def test_the_hashes_of_stored_approvals_never_change():
+    """A post approved last year must still match its approval: these digests are pinned."""
+    from tasks.domain.content import content_hash, payload_hash
+
+    assert content_hash(content_type="text", message=None, link=None, media=[], integration_id=None) == (
+        "02fa651d747b4eccc184b13285f93cf5db07b748d4022c402d127268e5a69bba")
+    assert content_hash(content_type="text", message="", link="", media=[], integration_id="") == (
+        "02fa651d747b4eccc184b13285f93cf5db07b748d4022c402d127268e5a69bba")
+    assert content_hash(content_type="photo", message="Hi", link="https://e.com",
+                        media=[{"url": HTTPS, "type": "image", "alt_text": None}], integration_id="i-1") == (
+        "c6a8963ce96cc4e7df6e4aa2aec2eb66b313b211339cf3dfcc91f6f697675444")
+    assert payload_hash({"message": "Hi", "b": 1}) == "58f54620a4201e0dd714e215eb7120836fc15703859a1509856a07f3bbda8147"
+
+
+@pytest.mark.parametrize(("requested", "link", "media", "expected"), [
+    ("text", "https://e.com", [], ("link", [])),  # a text post with a link is a link post, not a mismatch
+    ("photo", None, [], ("text", ["content_type 'photo' does not match the media given (that is a text post)"])),
+    ("reel", None, [{"type": "video"}], ("reel", [])),
+    ("video", None, [{"type": "image"}],
+     ("photo", ["content_type 'video' does not match the media given (that is a photo post)"])),
+    ("gif", None, [], (None, ["content_type must be one of text, link, photo, album, video, reel, got 'gif'"])),
+    (5, None, [], (None, ["content_type must be one of text, link, photo, album, video, reel, got 5"])),
+])
+def test_route_answers(requested, link, media, expected):
+    from tasks.domain.content import route
+
+    assert route(requested, link=link, media=media) == expected
