@@ -149,3 +149,20 @@ def test_a_weekday_that_is_no_day_is_refused_with_the_token(token):
         parse_weekday(token)
     assert str(refused.value) == (f"cadence.weekdays: {token!r} is not a weekday (0 = Monday ... 6 = Sunday, "
                                   "or mon ... sun)")
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("x" * 38, "'" + "x" * 38 + "'"),            # a repr of 40 characters is shown whole
+    ("x" * 39, "'" + "x" * 36 + "..."),          # 41: cut to 37 and marked
+])
+def test_a_long_value_is_shown_cut_to_forty_characters(text, shown):
+    with pytest.raises(CadenceError) as refused:
+        validate_partial({"themes": [text, 5]})
+    assert str(refused.value) == "cadence.themes: 5 is not a non-empty text"
+    with pytest.raises(CadenceError) as refused:
+        validate_partial({"weekdays": [text]})
+    assert str(refused.value) == f"cadence.weekdays: {shown} is not a weekday (0 = Monday ... 6 = Sunday)"
+
+
+def test_a_tenant_without_a_stored_cadence_plans_with_the_defaults():
+    assert effective_cadence(None) == validate_cadence({})
