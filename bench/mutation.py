@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-diffs", action="store_true", help="list survivors by name only (faster)")
     parser.add_argument("--all-survivors", action="store_true",
                         help="list justified survivors too (default: only those not in the survivors file)")
+    parser.add_argument("--draft", action="store_true",
+                        help="print the unjustified survivors as survivors-file lines, one per function, to fill in")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if a survivor or no-tests mutant is not justified in the survivors file")
     args = parser.parse_args(argv)
@@ -164,6 +166,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {key}" if args.no_diffs else f"  {key} [{status(results(path)[key])}]: {one_line_change(key, path)}")
         print("\nSee one with `.venv/bin/mutmut show NAME`; apply it to the checkout with `mutmut apply NAME`"
               " (undo with git checkout).")
+    if args.draft and unexplained:
+        by_function: dict[str, list[str]] = {}
+        for key, _ in unexplained:
+            by_function.setdefault(key.rsplit("__mutmut_", 1)[0], []).append(key)
+        print("\ndraft lines for the survivors file (write the reason):")
+        for keys in by_function.values():
+            print("- " + ", ".join(f"`{k}`" for k in sorted(keys, key=lambda k: int(k.rsplit("_", 1)[1])))
+                  + " — TODO")
     stale = sorted(k for k in justified if k in known and status(results_for(k, names)) == "killed")
     if stale:
         print(f"\nlisted in the survivors file but now killed (remove them): {', '.join(stale)}")
