@@ -131,3 +131,96 @@ def test_the_plan_as_the_cli_prints_it():
     result = PlanResult("t-1", "2030-01", [page], note="n")
     assert result.as_dict() == {"tenant_id": "t-1", "month": "2030-01", "created": True, "slots": 2,
                                 "pages": [page.as_dict()], "note": "n"}
+
+
+# ----------------------------------------------------------------------------- second pass: plan_month in full
+
+
+def test_plan_month_answers_for_the_tenant_and_month_with_every_theme_in_turn(db, sent):
+    cadence = {"weekdays": list(range(7)), "times": ["10:00"], "posts_per_week": 7, "themes": ["a", "b", "c"],
+               "content_types": ["text", "photo"]}
+    tenant_id = make_tenant(cadence=cadence)
+    connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
+    with transaction() as s:
+        result = plan_month(s, tenant_id, "2030-01", now=NOW)
+    assert (result.tenant_id, result.month, result.note) == (tenant_id, "2030-01", None)
+    assert [(r["theme"], r["content_type"]) for r in sent[:4]] == [("a", "text"), ("b", "photo"), ("c", "text"),
+                                                                   ("a", "photo")]
+
+
+def test_slots_already_past_or_due_now_are_left_out_but_the_days_later_slot_is_kept():
+    cadence = {"weekdays": list(range(7)), "times": ["08:00", "10:00", "12:00"], "posts_per_week": 21}
+    now = datetime(2030, 1, 1, 10, tzinfo=timezone.utc)  # 08:00 is past, 10:00 is now
+    times = slot_times(cadence, "UTC", 2030, 1, now)
+    assert times[0] == datetime(2030, 1, 1, 12, tzinfo=timezone.utc)
+    assert times[1] == datetime(2030, 1, 2, 8, tzinfo=timezone.utc)
+    assert all(t.tzinfo is timezone.utc for t in times)
+
+
+def test_the_writer_request_names_the_local_time_and_the_platform(db, sent):
+    tenant_id = make_tenant(cadence=WEEKLY, timezone="Europe/Berlin")
+    connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
+    with transaction() as s:
+        plan_month(s, tenant_id, "2030-01", now=NOW)
+    first = sent[0]
+    assert (first["scheduled_at"], first["local_time"], first["timezone"], first["platform"]) == (
+        "2030-01-03T07:00:00+00:00", "2030-01-03T08:00:00+01:00", "Europe/Berlin", "facebook")
+
+
+def test_pages_are_planned_in_the_order_they_were_connected(db, sent):
+    """created_at decides (here the reverse of the insertion order), not the row order or the random ids."""
+    tenant_id = make_tenant(cadence=WEEKLY)
+    first = connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
+    second = connect(tenant_id, "p2", "EAAtokenvalue000000000000000000002")
+    with transaction() as s:
+        older, newer = s.get(Integration, first), s.get(Integration, second)
+        older.created_at, newer.created_at = datetime(2029, 1, 2, tzinfo=timezone.utc), datetime(2029, 1, 1,
+                                                                                                   tzinfo=timezone.utc)
+    with transaction() as s:
+        assert [p.integration_id for p in plan_month(s, tenant_id, "2030-01", now=NOW).pages] == [second, first]
+
+
+def test_another_tenants_tenant_wide_calendar_does_not_stop_this_one(db, sent):
+    other = make_tenant("Other", cadence=WEEKLY)
+    with transaction() as s:
+        s.add(SocialCalendar(tenant_id=other, integration_id=None, month="2030-01", planning_notes={}))
+    tenant_id = make_tenant(cadence=WEEKLY)
+    connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
+    with transaction() as s:
+        assert plan_month(s, tenant_id, "2030-01", now=NOW).created
+    with transaction() as s:
+        legacy = plan_month(s, other, "2030-01", now=NOW)
+    assert (legacy.tenant_id, legacy.month, legacy.pages) == (other, "2030-01", [])
+    assert legacy.note.startswith("2030-01 was planned for the whole tenant before calendars were per Page")
+
+
+def test_only_facebook_pages_are_planned(db, sent):
+    tenant_id = make_tenant(cadence=WEEKLY)
+    keep = connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
+    other = connect(tenant_id, "p2", "EAAtokenvalue000000000000000000002")
+    with transaction() as s:
+        s.get(Integration, other).provider = "instagram"
+    with transaction() as s:
+        assert [p.integration_id for p in plan_month(s, tenant_id, "2030-01", now=NOW).pages] == [keep]
+
+
+def test_planning_refusals_word_for_word(db, sent):
+    with transaction() as s, pytest.raises(PlanningError) as missing:
+        plan_month(s, "00000000-0000-0000-0000-000000000000", "2030-01")
+    assert str(missing.value) == "no tenant 00000000-0000-0000-0000-000000000000"
+    tenant_id = make_tenant("Acme", cadence=WEEKLY)
+    with transaction() as s, pytest.raises(PlanningError) as lonely:
+        plan_month(s, tenant_id, "2030-01")
+    assert str(lonely.value) == ("tenant 'Acme' has no active Facebook Page to plan for: connect one with "
+                                 "`socialcal facebook connect`")
+    page = connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001", name="")
+    with transaction() as s:
+        s.get(Integration, page).cadence_override = {"posts_per_week": 0}
+    with transaction() as s, pytest.raises(PlanningError) as bad:
+        plan_month(s, tenant_id, "2030-01")
+    assert str(bad.value).startswith(f"Page p1 ({page}): cadence.posts_per_week: 0 is not a whole number")
+    with transaction() as s:
+        s.get(Tenant, tenant_id).status = "paused"
+    with transaction() as s, pytest.raises(PlanningError) as paused:
+        plan_month(s, tenant_id, "2030-01")
+    assert str(paused.value) == "tenant 'Acme' is paused: it plans nothing until `socialcal tenant resume`"
