@@ -112,6 +112,8 @@ def test_the_hashes_of_stored_approvals_never_change():
 @pytest.mark.parametrize(("requested", "link", "media", "expected"), [
     ("text", "https://e.com", [], ("link", [])),  # a text post with a link is a link post, not a mismatch
     ("photo", None, [], ("text", ["content_type 'photo' does not match the media given (that is a text post)"])),
+    ("photo", "https://e.com", [],  # only "text" may become a link post silently
+     ("link", ["content_type 'photo' does not match the media given (that is a link post)"])),
     ("reel", None, [{"type": "video"}], ("reel", [])),
     ("video", None, [{"type": "image"}],
      ("photo", ["content_type 'video' does not match the media given (that is a photo post)"])),
