@@ -99,3 +99,71 @@ def test_a_refusal_says_why_and_when_and_an_unknown_purpose_is_refused():
     with pytest.raises(ValueError) as bad:
         BudgetHooks(_Recorder(Decision(True, T0)), "reports")  # type: ignore[arg-type]
     assert str(bad.value) == "purpose must be one of ('publish', 'insights'), got 'reports'"
+
+
+# ----------------------------------------------------------------------------- the numbers operators read
+
+
+def test_the_shape_of_a_200_an_hour_budget():
+    from graph.budget import BudgetShape
+    from worker.core.settings import Settings
+
+    shape = BudgetShape.from_settings(Settings().with_overrides(
+        graph_calls_per_hour=200, graph_budget_window_seconds=3600, insights_budget_share=0.6))
+    assert shape == BudgetShape(capacity=200, window=3601.0, interval=18.005, tolerance=162.045, insights_limit=120,
+                                insights_interval=3601.0 / 120, insights_tolerance=5 * 3601.0 / 120, ttl=3783)
+
+
+def test_peek_after_a_full_burst_and_a_pause(make_budget: MakeBudget):
+    budget = make_budget(graph_calls_per_hour=200, graph_budget_window_seconds=3600, insights_budget_share=0.6)
+    key = token()
+    assert budget.peek(key, PAGE, now=T0) == {
+        "capacity": 200, "window_seconds": 3601.0, "calls_in_window": 0, "tokens": 200, "insights_tokens": 120,
+        "burst_tokens": 10, "next_call_at": T0, "paused_until": {}}
+    assert all(budget.acquire(key, "publish", T0, scope_id=PAGE).allowed for _ in range(10))  # the burst
+    budget.pause(page_scope(PAGE), T0 + 100, "Page usage 95%", now=T0)
+    peeked = budget.peek(key, PAGE, now=T0)
+    assert peeked == {"capacity": 200, "window_seconds": 3601.0, "calls_in_window": 10, "tokens": 190,
+                      "insights_tokens": 110, "burst_tokens": 0, "next_call_at": pytest.approx(T0 + 18.005),
+                      "paused_until": {page_scope(PAGE): T0 + 100}}
+    assert budget.peek_many([(key, PAGE), (token(), None)], now=T0) == [
+        {"capacity": 200, "calls_in_window": 10, "paused_until": {page_scope(PAGE): T0 + 100}},
+        {"capacity": 200, "calls_in_window": 0, "paused_until": {}}]
+    # A pause ends at its instant.
+    assert budget.peek_many([(key, PAGE)], now=T0 + 100)[0]["paused_until"] == {}
+    assert budget.peek(key, PAGE, now=T0 + 100)["paused_until"] == {}
+
+
+def test_a_refusal_by_a_pause_names_the_scope_the_time_and_the_reason(make_budget: MakeBudget):
+    budget = make_budget()
+    key = token()
+    budget.pause(page_scope(PAGE), T0 + 100, "Page usage 95%", now=T0)
+    decision = budget.acquire(key, "publish", T0 + 1, scope_id=PAGE)
+    assert (decision.allowed, decision.retry_at) == (False, T0 + 100)
+    assert decision.reason == "page:1234567890 paused until 2030-03-17T17:48:20Z (Page usage 95%)"
+
+
+def test_paused_until_ends_at_the_instant_and_reads_the_clock_by_default(make_budget: MakeBudget):
+    import time
+
+    budget = make_budget()
+    scope = token_scope(token())
+    budget.pause(scope, T0 + 10, "test", now=T0)
+    assert budget.paused_until(scope, now=T0 + 9.5) == T0 + 10
+    assert budget.paused_until(scope, now=T0 + 10) is None
+    assert budget.paused_until(scope) == T0 + 10  # by the real clock (before T0) it still holds
+    ended = token_scope(token())
+    budget.pause(ended, time.time() + 0.5, "test", now=time.time() - 600)
+    assert budget.paused_until(ended, now=time.time() + 1) is None
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda b: b.acquire("", "publish", T0), "token_key is required"),
+    (lambda b: b.acquire("k", "reports", T0), "priority must be one of ('publish', 'insights'), got 'reports'"),
+    (lambda b: b.pause("tenant:1", T0 + 1, "x", now=T0),
+     "scope must be 'app', 'token:<key>' or 'page:<id>', got 'tenant:1'"),
+])
+def test_bad_arguments_are_refused_with_a_plain_message(make_budget: MakeBudget, call, message):
+    with pytest.raises(ValueError) as refused:
+        call(make_budget())
+    assert str(refused.value) == message
