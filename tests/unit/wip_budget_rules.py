@@ -134,13 +134,21 @@ def test_peek_after_a_full_burst_and_a_pause(make_budget: MakeBudget):
     assert budget.peek(key, PAGE, now=T0 + 100)["paused_until"] == {}
 
 
-def test_a_refusal_by_a_pause_names_the_scope_the_time_and_the_reason(make_budget: MakeBudget):
+def test_a_refusal_by_a_pause_names_the_scope_the_time_and_the_reason(make_budget: MakeBudget, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")  # the time is UTC whatever the machine's zone
+    time.tzset()
     budget = make_budget()
     key = token()
     budget.pause(page_scope(PAGE), T0 + 100, "Page usage 95%", now=T0)
     decision = budget.acquire(key, "publish", T0 + 1, scope_id=PAGE)
     assert (decision.allowed, decision.retry_at) == (False, T0 + 100)
-    assert decision.reason == "page:1234567890 paused until 2030-03-17T17:48:20Z (Page usage 95%)"
+    try:
+        assert decision.reason == "page:1234567890 paused until 2030-03-17T17:48:20Z (Page usage 95%)"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_paused_until_ends_at_the_instant_and_reads_the_clock_by_default(make_budget: MakeBudget):
