@@ -175,3 +175,50 @@ def test_bad_arguments_are_refused_with_a_plain_message(make_budget: MakeBudget,
     with pytest.raises(ValueError) as refused:
         call(make_budget())
     assert str(refused.value) == message
+
+
+def test_the_shape_of_a_small_budget_with_a_tiny_insights_share():
+    from graph.budget import BudgetShape
+    from worker.core.settings import Settings
+
+    shape = BudgetShape.from_settings(Settings().with_overrides(
+        graph_calls_per_hour=30, graph_budget_window_seconds=50, insights_budget_share=0.01))
+    # A burst of max(1, 30 // 20) = 1: no tolerance; insights still get one call per window.
+    assert shape == BudgetShape(capacity=30, window=50.5, interval=50.5 / 30, tolerance=0.0, insights_limit=1,
+                                insights_interval=50.5, insights_tolerance=0.0, ttl=102)
+
+
+def test_usage_entries_count_only_finite_numbers():
+    from graph.budget import _percent
+
+    assert _percent({"call_count": True, "total_time": "95", "total_cputime": float("nan")}) is None
+    assert _percent({"call_count": 91, "total_time": 3}) == 91.0
+    assert _percent({}) is None and _percent(None) is None
+
+
+def test_redis_replies_are_read_as_text():
+    from graph.budget import _text
+
+    assert (_text(b"1.5"), _text("1.5"), _text(2)) == ("1.5", "1.5", "2")
+
+
+def test_a_token_scope_may_hold_a_colon_and_the_default_priority_is_publish(make_budget: MakeBudget):
+    budget = make_budget()
+    key = f"{token()}:x"
+    assert budget.pause(token_scope(key), T0 + 5, "test", now=T0) == T0 + 5
+    assert budget.paused_until(token_scope(key), now=T0) == T0 + 5
+    assert budget.acquire(token(), now=T0).allowed
+
+
+def test_without_redis_no_call_leaves_and_the_error_names_why():
+    import redis
+
+    from graph.errors import Transient
+
+    class Down(_Recorder):
+        def acquire(self, *args, **kwargs):
+            raise redis.ConnectionError("refused")
+
+    with pytest.raises(Transient) as failed:
+        BudgetHooks(Down(Decision(True, T0)), "publish").before_call(CallInfo("GET", "/me", False, "tok"))  # type: ignore[arg-type]
+    assert "call budget unavailable (ConnectionError); nothing was sent" in str(failed.value)
