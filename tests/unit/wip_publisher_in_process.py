@@ -86,3 +86,59 @@ def test_a_write_applied_but_unanswered_is_reconciled_not_sent_again(page, sandb
     assert "reconciled" in events(post_id)
     assert [p["message"] for p in live_posts(sandbox, page["page_id"])] == ["ambiguous text"]
     assert post_row(post_id).external_id == second["external_id"]
+
+
+# ----------------------------------------------------------------------------- the gate at publish time
+
+
+def _failed_jobs(post_id: str) -> list:
+    from models import FailedJob
+
+    with transaction() as s:
+        rows = s.query(FailedJob).filter_by(post_id=post_id).all()
+        for row in rows:
+            s.expunge(row)
+        return rows
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ("edit", "content differs from what was approved"),
+    ("attempts", "gave up after 25 attempts"),
+])
+def test_the_gate_refuses_at_publish_time_sends_nothing_and_records_one_failure(page, sandbox, change, problem):
+    from tasks.domain.claim import GateRefused
+    from tasks.domain.failed_jobs import recorded_job_id
+
+    post_id = write_post(page["tenant_id"], "approved text")
+    approve_post(post_id)
+    with transaction() as s:
+        post = s.get(SocialPost, post_id)
+        if change == "edit":
+            post.message = "edited after approval"
+        else:
+            post.attempts = get_settings().max_publish_attempts  # this claim makes it one more
+    with pytest.raises(GateRefused) as refused:
+        publish_post(post_id, "w1", get_settings(), task_id="task-9")
+    assert str(refused.value) == problem
+    row = post_row(post_id)
+    assert (row.status, row.last_error) == (PostStatus.FAILED, f"refused at publish time: {problem}")
+    assert row.lease_owner is None and row.lease_expires_at is None and row.due_at is None
+    with transaction() as s:
+        assert [e.detail for e in s.query(PostEvent).filter_by(post_id=post_id, kind="publish_refused")] == [
+            {"reason": problem}]
+    [job] = _failed_jobs(post_id)
+    assert recorded_job_id(refused.value) == job.id
+    assert (job.task_name, job.task_id, job.args, job.kwargs, job.tenant_id, job.error_class) == (
+        "publishing.publish_post", "task-9", [post_id], {}, page["tenant_id"], "GateRefused")
+    assert live_posts(sandbox, page["page_id"]) == []
+
+
+def test_a_claim_lost_to_another_worker_answers_skipped(page, sandbox):
+    post_id = write_post(page["tenant_id"], "once")
+    approve_post(post_id)
+    from tasks.domain.claim import claim
+
+    with transaction() as s:
+        assert claim(s, post_id, "other", get_settings())
+    assert _publish(post_id) == {"post_id": post_id, "status": "skipped"}
+    assert live_posts(sandbox, page["page_id"]) == []
