@@ -62,13 +62,19 @@ def test_a_page_whose_month_another_planner_just_created_answers_with_the_winner
         choose(session, item, zone, now)
 
     monkeypatch.setattr(planning, "_choose_cells", race)
+    # Calendars a loose lookup of the winner would find first: another tenant's for the month, and this
+    # Page's for another month.
+    stranger = make_tenant("Stranger")
+    with transaction() as s:
+        s.add(SocialCalendar(tenant_id=stranger, integration_id=None, month="2030-01", planning_notes={}))
+        s.add(SocialCalendar(tenant_id=tenant_id, integration_id=integration_id, month="2029-12", planning_notes={}))
     with transaction() as s:
         result = plan_month(s, tenant_id, "2030-01", now=NOW)
     lost, planned = result.pages
     assert lost == PagePlan(integration_id, "p1", "Bakery", winner["id"], False, [], {"by": "the other planner"})
     assert planned.integration_id == other_id and planned.created and planned.slot_ids
     with transaction() as s:
-        assert s.query(SocialCalendar).filter_by(integration_id=integration_id).count() == 1
+        assert s.query(SocialCalendar).filter_by(integration_id=integration_id, month="2030-01").count() == 1
 
 
 def test_skip_dates_are_left_out_of_the_month(db, sent):
@@ -168,16 +174,15 @@ def test_the_writer_request_names_the_local_time_and_the_platform(db, sent):
 
 
 def test_pages_are_planned_in_the_order_they_were_connected(db, sent):
-    """created_at decides (here the reverse of the insertion order), not the row order or the random ids."""
+    """created_at decides (here the reverse of the id order), not the row order or the random ids."""
     tenant_id = make_tenant(cadence=WEEKLY)
-    first = connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
-    second = connect(tenant_id, "p2", "EAAtokenvalue000000000000000000002")
+    low, high = sorted([connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001"),
+                        connect(tenant_id, "p2", "EAAtokenvalue000000000000000000002")])
     with transaction() as s:
-        older, newer = s.get(Integration, first), s.get(Integration, second)
-        older.created_at, newer.created_at = datetime(2029, 1, 2, tzinfo=timezone.utc), datetime(2029, 1, 1,
-                                                                                                   tzinfo=timezone.utc)
+        s.get(Integration, low).created_at = datetime(2029, 1, 2, tzinfo=timezone.utc)
+        s.get(Integration, high).created_at = datetime(2029, 1, 1, tzinfo=timezone.utc)
     with transaction() as s:
-        assert [p.integration_id for p in plan_month(s, tenant_id, "2030-01", now=NOW).pages] == [second, first]
+        assert [p.integration_id for p in plan_month(s, tenant_id, "2030-01", now=NOW).pages] == [high, low]
 
 
 def test_another_tenants_tenant_wide_calendar_does_not_stop_this_one(db, sent):
@@ -188,6 +193,10 @@ def test_another_tenants_tenant_wide_calendar_does_not_stop_this_one(db, sent):
     connect(tenant_id, "p1", "EAAtokenvalue000000000000000000001")
     with transaction() as s:
         assert plan_month(s, tenant_id, "2030-01", now=NOW).created
+    with transaction() as s:  # this tenant's own tenant-wide calendar of another month stops nothing either
+        s.add(SocialCalendar(tenant_id=tenant_id, integration_id=None, month="2029-12", planning_notes={}))
+    with transaction() as s:
+        assert plan_month(s, tenant_id, "2030-02", now=NOW).created
     with transaction() as s:
         legacy = plan_month(s, other, "2030-01", now=NOW)
     assert (legacy.tenant_id, legacy.month, legacy.pages) == (other, "2030-01", [])
@@ -219,6 +228,11 @@ def test_planning_refusals_word_for_word(db, sent):
     with transaction() as s, pytest.raises(PlanningError) as bad:
         plan_month(s, tenant_id, "2030-01")
     assert str(bad.value).startswith(f"Page p1 ({page}): cadence.posts_per_week: 0 is not a whole number")
+    with transaction() as s:
+        s.get(Integration, page).meta = {**s.get(Integration, page).meta, "pageName": "Bakery"}
+    with transaction() as s, pytest.raises(PlanningError) as named:
+        plan_month(s, tenant_id, "2030-01")
+    assert str(named.value).startswith(f"Page Bakery ({page}): cadence.posts_per_week")
     with transaction() as s:
         s.get(Tenant, tenant_id).status = "paused"
     with transaction() as s, pytest.raises(PlanningError) as paused:
