@@ -7,6 +7,7 @@ test (bench/mutation.py). (Issue 11 reworks reconciliation, live and draft: re-c
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -24,7 +25,9 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 def page(db, sandbox, redis_client, monkeypatch):
     monkeypatch.setattr("tasks.domain.approval.enqueue", lambda *a, **k: None)
-    record = sandbox.add_page(name="Cafe")
+    # A Page and token of its own: the shared call budget in Redis is keyed by them and outlives the test.
+    record = sandbox.add_page(page_id=str(uuid.uuid4().int % 10**15 + 10**15), name="Cafe",
+                              token=f"EAAtest{uuid.uuid4().hex}")
     tenant_id = make_tenant()
     connect(tenant_id, record.page_id, record.token, "Cafe")
     return {"tenant_id": tenant_id, "page_id": record.page_id}
