@@ -238,3 +238,23 @@ def test_planning_refusals_word_for_word(db, sent):
     with transaction() as s, pytest.raises(PlanningError) as paused:
         plan_month(s, tenant_id, "2030-01")
     assert str(paused.value) == "tenant 'Acme' is paused: it plans nothing until `socialcal tenant resume`"
+
+
+def test_pages_connected_at_the_same_instant_are_planned_in_id_order(db, sent):
+    """The tie-break: ids, not the order the rows happen to be stored in (the older row here has the larger id)."""
+    tenant_id = make_tenant(cadence=WEEKLY)
+    older = connect(tenant_id, "p0", "EAAtokenvalue000000000000000000000")
+    n = 1
+    while True:  # a newer Page whose random id sorts before the older one's
+        newer = connect(tenant_id, f"p{n}", f"EAAtokenvalue{n:021d}")
+        if newer < older:
+            break
+        with transaction() as s:
+            s.get(Integration, newer).status = "disabled"
+        n += 1
+    same = datetime(2029, 1, 1, tzinfo=timezone.utc)
+    with transaction() as s:
+        s.get(Integration, older).created_at = same
+        s.get(Integration, newer).created_at = same
+    with transaction() as s:
+        assert [p.integration_id for p in plan_month(s, tenant_id, "2030-01", now=NOW).pages] == [newer, older]
