@@ -15,8 +15,9 @@ T0 = 1_900_000_000.0
 
 
 def _budget(**overrides) -> ProcessBudget:
-    return ProcessBudget(Settings().with_overrides(graph_calls_per_hour=10, graph_budget_window_seconds=100,
-                                                   insights_budget_share=0.5, **overrides))
+    values = {"graph_calls_per_hour": 10, "graph_budget_window_seconds": 100, "insights_budget_share": 0.5,
+              **overrides}
+    return ProcessBudget(Settings().with_overrides(**values))
 
 
 def test_publishing_takes_the_whole_window_and_reopens_as_the_oldest_call_rolls_out():
@@ -66,3 +67,30 @@ def test_peek_counts_the_calls_in_the_window():
                                             "calls_in_window": 3}
     assert budget.peek("t", now=T0 + budget.shape.window + 1)["calls_in_window"] == 1
     assert budget.peek("nobody", now=T0)["calls_in_window"] == 0
+
+
+def test_a_token_pause_refuses_that_token_and_the_first_reason_stays_for_an_equal_end():
+    budget = _budget()
+    budget.pause(token_scope("t"), T0 + 50, "auth error")
+    budget.pause(token_scope("t"), T0 + 50, "a later report of the same end")
+    assert budget.acquire("t", "publish", T0) == Decision(False, T0 + 50, "token:t paused (auth error)")
+    assert budget.paused_until(token_scope("never paused"), now=T0) is None
+
+
+def test_with_no_insights_share_insights_wait_a_whole_window():
+    budget = _budget(insights_budget_share=0.0)
+    assert budget.shape.insights_limit == 0
+    assert budget.acquire("t", "insights", T0) == Decision(False, T0 + budget.shape.window,
+                                                           "insights budget used for this window")
+
+
+def test_the_clock_is_read_when_no_time_is_given_and_publish_is_the_default_priority():
+    import time
+
+    budget = _budget()
+    before = time.time()
+    decision = budget.acquire("t")
+    assert decision.allowed and before <= decision.retry_at <= time.time()
+    assert budget.peek("t")["calls_in_window"] == 1
+    budget.pause(page_scope("p"), time.time() + 600, "test")
+    assert budget.paused_until(page_scope("p")) is not None
