@@ -124,7 +124,7 @@ def test_peek_after_a_full_burst_and_a_pause(make_budget: MakeBudget):
     budget.pause(page_scope(PAGE), T0 + 100, "Page usage 95%", now=T0)
     peeked = budget.peek(key, PAGE, now=T0)
     assert peeked == {"capacity": 200, "window_seconds": 3601.0, "calls_in_window": 10, "tokens": 190,
-                      "insights_tokens": 110, "burst_tokens": 0, "next_call_at": pytest.approx(T0 + 18.005),
+                      "insights_tokens": 110, "burst_tokens": 0, "next_call_at": pytest.approx(T0 + 18.005, abs=1e-6),
                       "paused_until": {page_scope(PAGE): T0 + 100}}
     assert budget.peek_many([(key, PAGE), (token(), None)], now=T0) == [
         {"capacity": 200, "calls_in_window": 10, "paused_until": {page_scope(PAGE): T0 + 100}},
@@ -222,3 +222,46 @@ def test_without_redis_no_call_leaves_and_the_error_names_why():
     with pytest.raises(Transient) as failed:
         BudgetHooks(Down(Decision(True, T0)), "publish").before_call(CallInfo("GET", "/me", False, "tok"))  # type: ignore[arg-type]
     assert "call budget unavailable (ConnectionError); nothing was sent" in str(failed.value)
+
+
+def test_the_shape_when_publishing_needs_the_longer_ttl():
+    from graph.budget import BudgetShape
+    from worker.core.settings import Settings
+
+    shape = BudgetShape.from_settings(Settings().with_overrides(
+        graph_calls_per_hour=200, graph_budget_window_seconds=3600, insights_budget_share=0.15))
+    # 30 insights calls: a burst of 30 // 20 = 1, so no insights tolerance; publishing's burst sets the TTL.
+    assert (shape.insights_limit, shape.insights_tolerance, shape.ttl) == (30, 0.0, 3783)
+
+
+def test_peek_of_a_small_budget_used_up(make_budget: MakeBudget):
+    budget = make_budget(graph_calls_per_hour=30, graph_budget_window_seconds=50, insights_budget_share=0.01)
+    key, full = token(), token()
+    budget.acquire(key, "publish", T0)
+    assert budget.peek(key, now=T0 + 1.5)["next_call_at"] == pytest.approx(T0 + 50.5 / 30, abs=1e-6)
+    assert all(budget.acquire(full, "publish", T0 + i * 1.7).allowed for i in range(30))
+    peeked = budget.peek(full, now=T0 + 49.35)
+    assert (peeked["calls_in_window"], peeked["tokens"], peeked["insights_tokens"]) == (30, 0, 0)
+    assert budget.peek(token())["calls_in_window"] == 0  # by the clock
+    assert budget.peek_many([(token(), None)])[0]["calls_in_window"] == 0
+    import time
+
+    before = time.time()
+    assert budget.pause(token_scope(token()), before + 60, "by the clock") == pytest.approx(before + 60, abs=1e-3)
+
+
+def test_insights_refused_for_their_share_say_so(make_budget: MakeBudget):
+    budget = make_budget(graph_calls_per_hour=200, graph_budget_window_seconds=3600, insights_budget_share=0.6)
+    key = token()
+    interval = budget.shape.insights_interval
+    assert all(budget.acquire(key, "insights", T0 + i * interval).allowed for i in range(120))
+    refused = budget.acquire(key, "insights", T0 + 3600)
+    assert refused.reason == "insights may use 120 of 200 calls per window; the rest is kept for publishing"
+
+
+@pytest.mark.parametrize(("reason", "said"), [("", ""), ("a|b", " (a|b)")])
+def test_a_pause_reason_is_said_only_when_there_is_one_and_may_hold_a_bar(make_budget: MakeBudget, reason, said):
+    budget = make_budget()
+    budget.pause(page_scope(PAGE), T0 + 100, reason, now=T0)
+    assert budget.acquire(token(), "publish", T0 + 1, scope_id=PAGE).reason == (
+        f"page:{PAGE} paused until 2030-03-17T17:48:20Z{said}")
