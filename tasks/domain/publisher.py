@@ -36,6 +36,7 @@ from graph.client import GraphClient
 from graph.errors import Ambiguous, GraphError, InvalidRequest, RateLimited
 from models import FailedJob, Integration, PostStatus, SocialPost, Tenant, utcnow
 from models.db import transaction
+from tasks.domain.approval import scheduling_window
 from tasks.domain.claim import GateRefused, approval_problem, claim, status_problem
 from tasks.domain.clients import client_for_integration
 from tasks.domain.events import record_event, record_post_event
@@ -53,7 +54,8 @@ log = get_logger(__name__)
 SCHEDULE_MIN_AHEAD = timedelta(minutes=10)
 # Graph checks the 10-minute minimum when the call arrives; leave room for the call itself.
 SCHEDULE_SAFETY = timedelta(minutes=2)
-SCHEDULE_MAX_AHEAD = timedelta(days=75)
+# Reels: "scheduled within 29 days" (developers.facebook.com/docs/video-api/guides/reels-publishing),
+# whatever SOCIALCAL_SCHEDULE_MAX_DAYS says.
 REEL_SCHEDULE_MAX_AHEAD = timedelta(days=29)
 # Unpublished album photos expire after about 24 hours; re-upload anything older than this.
 PHOTO_REUSE_LIMIT = timedelta(hours=20)
@@ -267,7 +269,9 @@ class Publisher:
                 return "live", None, when
             return "live", None, None
         ahead = when - now
-        window = REEL_SCHEDULE_MAX_AHEAD if snap.content_type == "reel" else SCHEDULE_MAX_AHEAD
+        window = scheduling_window(self.settings)
+        if snap.content_type == "reel":
+            window = min(window, REEL_SCHEDULE_MAX_AHEAD)
         if ahead > window:
             return "scheduled", when, when - window + timedelta(hours=1)
         if ahead >= SCHEDULE_MIN_AHEAD + SCHEDULE_SAFETY:

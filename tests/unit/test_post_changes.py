@@ -90,8 +90,8 @@ def test_reschedule_an_approved_post_only_moves_its_due_time(db):
         post_changes.reschedule_post(s, post_id, WHEN, client_factory=page, now=now)
     row = _row(post_id)
     assert page.calls == []  # nothing is on the Page yet
-    # Not live: dispatched when the post enters Facebook's window (75 days before, plus a margin).
-    assert row.due_at.replace(tzinfo=timezone.utc) == max(now, WHEN - timedelta(days=75) + timedelta(hours=1))
+    # Not live: dispatched when the post enters the scheduling window (29 days before, plus a margin).
+    assert row.due_at.replace(tzinfo=timezone.utc) == max(now, WHEN - timedelta(days=29) + timedelta(hours=1))
     assert row.enqueued_at is None
 
 
