@@ -124,6 +124,9 @@ class PostRecord:
     message_edits: int = 0
     deleted: bool = False
     deleted_time: float | None = None
+    # What an unpublished post was created as: DRAFT (a Page draft), SCHEDULED, or None (published=false
+    # alone: an unpublished ads-style post, not a draft). Kept once published, for inspection.
+    unpublished_content_type: str | None = None
 
     @property
     def published(self) -> bool:
