@@ -37,6 +37,9 @@ from graph.errors import (
 )
 from graph.answers import (
     InsightSeries,
+    absolute_permalink,
+    confirmed,
+    is_page_post_id,
     decode,
     graph_id,
     listed,
@@ -59,7 +62,8 @@ RECONCILE_POST_FIELDS = "id,message,created_time"
 # A video's own Page post (not {page-id}_{video-id}) and its permalink: SDK AdVideo fields post_id,
 # permalink_url. Meta answers the permalink as a path ("/{page}/videos/{id}/"), made absolute here.
 VIDEO_POST_FIELDS = "post_id,permalink_url"
-FACEBOOK_WEB = "https://www.facebook.com"
+# The Page's videos (SDK Page.get_videos, AdVideo fields): maps a reconciled video post to its video id.
+VIDEO_LIST_FIELDS = "id,post_id,description,created_time"
 PUBLISHED_POST_FIELDS = (
     "id,message,created_time,permalink_url,shares,"
     "reactions.summary(true).limit(0),comments.summary(true).limit(0)"
@@ -162,30 +166,6 @@ def _publish_fields(published: bool, scheduled_at: When | None, draft: bool = Fa
     if scheduled_at is not None:
         return {"published": "false", "scheduled_publish_time": unix_seconds(scheduled_at)}
     return {"published": _flag(published)}
-
-
-def absolute_permalink(value: Any) -> str | None:
-    """Meta's ``permalink_url`` as an https URL: video permalinks come as a path (``/{page}/videos/{id}/``)."""
-    text = text_or_none(value)
-    if text is None:
-        return None
-    if text.startswith("https://"):
-        return text
-    if text.startswith("/") and not text.startswith("//"):
-        return FACEBOOK_WEB + text
-    return None
-
-
-def is_page_post_id(value: str) -> bool:
-    """A Page post id is ``{page-id}_{post-id}``; a bare id is a photo, a video or something else."""
-    page, sep, post = str(value).partition("_")
-    return bool(sep) and page.isdigit() and post.isdigit()
-
-
-def _confirmed(body: Mapping[str, Any], what: str) -> None:
-    """Graph confirms an update or a Reel phase with ``{"success": true}``; anything else is not a yes."""
-    if body.get("success") is not True:
-        raise Transient(f"Graph did not confirm {what} (answer without success: true)")
 
 
 def _insight_time(value: date) -> str | int:
@@ -515,7 +495,7 @@ class GraphClient:
     def upload_reel(self, upload_url: str, file_url: str) -> None:
         """Reel step 2: have Meta fetch ``file_url`` into the reserved video (repeatable, so an answer
         without ``success: true`` is simply transient)."""
-        _confirmed(self._call("POST", upload_url, headers={"file_url": file_url}), "the Reel upload")
+        confirmed(self._call("POST", upload_url, headers={"file_url": file_url}), "the Reel upload")
 
     def finish_reel(
         self,
@@ -552,11 +532,11 @@ class GraphClient:
     def reschedule_post(self, post_id: str, scheduled_at: When) -> None:
         """``POST /{page-post-id}`` ``scheduled_publish_time`` (SDK PagePost.api_update), confirmed."""
         data = {"scheduled_publish_time": unix_seconds(scheduled_at)}
-        _confirmed(self._call("POST", self._page_post(post_id), data=data), "the new time")
+        confirmed(self._call("POST", self._page_post(post_id), data=data), "the new time")
 
     def update_message(self, post_id: str, message: str) -> None:
         """``POST /{page-post-id}`` ``message`` (SDK PagePost.api_update), confirmed."""
-        _confirmed(self._call("POST", self._page_post(post_id), data={"message": message}), "the edit")
+        confirmed(self._call("POST", self._page_post(post_id), data={"message": message}), "the edit")
 
     def update_video(self, video_id: str, *, description: str | None = None, scheduled_at: When | None = None,
                      published: bool | None = None) -> None:
@@ -572,7 +552,7 @@ class GraphClient:
             data["published"] = _flag(published)
         if not data:
             raise ValueError("nothing to update on the video")
-        _confirmed(self._call("POST", str(video_id), data=data), "the video update")
+        confirmed(self._call("POST", str(video_id), data=data), "the video update")
 
     def delete_post(self, post_id: str) -> bool:
         """True when deleted now, False when it was already gone (so a repeated cancel succeeds)."""
@@ -585,6 +565,14 @@ class GraphClient:
     def list_scheduled_posts(self, page_id: str) -> list[dict[str, Any]]:
         """Every scheduled post on the Page (unpublished posts never show in ``/feed``): for reconciling."""
         return self._items(f"{page_id}/scheduled_posts", {"fields": SCHEDULED_POST_FIELDS, "limit": 100})
+
+    def list_videos(self, page_id: str, *, since: When | None = None, max_pages: int = 3) -> list[dict[str, Any]]:
+        """The Page's videos newest first (``GET /{page-id}/videos``): after a video post was found by
+        reconciliation, which video it is (a Page post names no video id of its own)."""
+        params: dict[str, Any] = {"fields": VIDEO_LIST_FIELDS, "limit": 50}
+        if since is not None:
+            params["since"] = unix_seconds(since)
+        return self._items(f"{page_id}/videos", params, max_pages=max_pages)
 
     def list_published_posts(
         self, page_id: str, *, since: When | None = None, max_pages: int | None = None,

@@ -113,6 +113,30 @@ class ObjectReads(PageStore):
         return items, first, last, more
 
     @locked
+    def list_videos(
+        self, actor: TokenRecord, page_id: str, params: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], str | None, str | None, bool]:
+        """GET /{page}/videos: the Page's videos (uploads and Reels), newest first, cursor-paged."""
+        self._promote_due()
+        self._page_actor(actor, page_id, write=False)
+        limit = parse_limit(params)
+        since = parse_time(params.get("since"), "since")
+        fields = parse_fields(param_str(params, "fields"))
+        videos = [record for record in self._page_objects(page_id)
+                  if isinstance(record, VideoRecord) and not record.deleted]
+        if since is not None:
+            videos = [video for video in videos if video.created_time >= since]
+        videos.sort(key=lambda video: (video.created_time, int(video.id)), reverse=True)
+        after = _decode_cursor(param_str(params, "after"))
+        if after is not None:
+            videos = [video for video in videos if (video.created_time, int(video.id)) < after]
+        chunk, more = videos[:limit], len(videos) > limit
+        items = [self._render_video(video, fields) for video in chunk]
+        first = _encode_cursor(chunk[0].created_time, int(chunk[0].id)) if chunk else None
+        last = _encode_cursor(chunk[-1].created_time, int(chunk[-1].id)) if chunk else None
+        return items, first, last, more
+
+    @locked
     def video_status(self, video: VideoRecord) -> dict[str, Any]:
         """Graph's ``status`` field of a video: not ready until uploaded and processed."""
         if video.uploaded_time is None:

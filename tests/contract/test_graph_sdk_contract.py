@@ -127,6 +127,7 @@ CASES: tuple[Case, ...] = (
     Case("list-published", "list_published_posts", (PAGE,), {"since": WHEN}),
     Case("list-published-reconcile", "list_published_posts", (PAGE,),
          {"since": WHEN, "max_pages": 5, "fields": RECONCILE_POST_FIELDS}),
+    Case("list-videos", "list_videos", (PAGE,), {"since": WHEN}),
     Case("post-metrics-listing", "iter_published_posts", (PAGE,), {"fields": POST_FIELDS, "since": WHEN}),
     # -- insights
     Case("page-insights", "page_insights", (PAGE, list(DEFAULT_METRICS)),
@@ -166,7 +167,7 @@ def _answer(request: Any) -> tuple[int, dict[str, str], str]:
     elif path.endswith("/insights"):
         body = {"data": [{"name": MEDIA_VIEW_METRIC, "period": "day",
                           "values": [{"value": 1, "end_time": "2030-01-02T08:00:00+0000"}]}]}
-    elif re.search(r"/(accounts|scheduled_posts|published_posts)$", path):
+    elif re.search(r"/(accounts|scheduled_posts|published_posts|videos)$", path):
         body = {"data": [{"id": POST, "name": "Page", "access_token": "EAAPageTokenFromAccounts42", "tasks": []}]}
     else:
         body = {"id": PAGE, "name": "Page", "status": {"video_status": "ready"}}
