@@ -24,7 +24,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from models import FailedJob, PostStatus
+from models.crypto import get_cipher
 from models.db import transaction
+from tasks.domain.clients import client_for_token
+from tasks.domain.post_metrics import sync_post_metrics
 from tests.support.factories import connect, make_tenant
 from tests.support.pipeline import approve_post, events, live_posts, post_row, write_post
 from tests.support.waits import wait_for
@@ -153,3 +156,25 @@ def test_a_scheduled_post_whose_time_passed_before_the_retry_is_found_among_publ
     assert (row.status, post["status"], row.external_id) == (PostStatus.PUBLISHED, "published", post["id"])
     assert "reconciled" in events(post_id)
     get_settings.cache_clear()
+
+
+def test_post_metrics_match_video_and_reel_posts_by_their_own_post_ids(db, sandbox, workers):
+    """A video's Page post is not {page}_{video}: stored as read from the Video node, the daily post
+    metrics find live video and Reel posts in /published_posts like any other."""
+    record = sandbox.add_page(name="Videos")
+    tenant_id = make_tenant("videos", auto_publish=True)
+    integration_id = connect(tenant_id, record.page_id, record.token, "Videos")
+    workers.start()
+    post_ids = [write_post(tenant_id, f"{content} for metrics", when=_when("live"), **_payload(content))
+                for content in ("video", "reel", "text")]
+    for post_id in post_ids:
+        approve_post(post_id)
+    for post_id in post_ids:
+        wait_for(lambda: post_row(post_id).status == PostStatus.PUBLISHED, 60, what="published")
+
+    def unbudgeted(integration):
+        token = get_cipher().decrypt(integration.api_key)
+        return client_for_token(token, purpose="insights", scope_id=integration.page_id, budgeted=False)
+
+    result = sync_post_metrics(integration_id, client_factory=unbudgeted)
+    assert (result.tracked, result.rows, result.missing) == (3, 3, [])
