@@ -15,11 +15,9 @@ The Graph API has no idempotency key, so this module makes the database carry on
    node) and a match is adopted instead of sending again. A draft cannot be looked up (no edge lists
    drafts), so an unknown draft fails at once as "outcome unknown" with a hint: a person checks the Page.
 
-Live posts are one ``published=true`` create (DESIGN.md rule 3 used to say two-phase: an unpublished
-post, then ``is_published=true``; an unpublished post can be found by no edge that exists today, so
-its unknown outcome could never be resolved, while a live post shows in ``/published_posts``).
-Videos and Reels are Video nodes: their Page post id and permalink are read from the video
-(``post_id``, ``permalink_url``) and stored as ``external_id`` and ``publish_url``.
+Live posts are one ``published=true`` create (no longer two-phase: an unpublished first phase is
+listed by no edge, so its unknown outcome could never be resolved). Video and Reel posts are stored
+by the ``post_id`` and ``permalink_url`` read from their Video node.
 
 ``publish_post`` at the bottom runs one attempt end to end and maps Graph errors to what happens next
 (DESIGN.md rule 4): wait for a throttled scope, back off on transient errors, reconcile after
@@ -36,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from graph.client import GraphClient
@@ -221,6 +219,7 @@ class Publisher:
             self.release(due_at=wait_until, reason="waiting for the scheduling window")
             return Outcome("waiting", detail={"due_at": wait_until.isoformat()})
         self.client = self.client_factory(snap.integration)
+        recon.forget_two_phase_leftovers(snap.intent, snap.graph_ids, snap.content_type)
         if snap.intent.get("in_flight"):
             adopted = self.reconcile()
             if adopted is not None:
@@ -297,7 +296,7 @@ class Publisher:
         assert self.snap is not None
         intent = self.snap.intent
         changed = intent.get("mode") != mode or intent.get("scheduled_publish_time") != _unix(scheduled_at)
-        intent.update({"mode": mode, "scheduled_publish_time": _unix(scheduled_at),
+        intent.update({"mode": mode, "scheduled_publish_time": _unix(scheduled_at), "phases": 1,
                        "page_id": self.snap.integration.page_id, "content_type": self.snap.content_type})
         intent.setdefault("started_at", time.time())
         # Written with the first in-flight mark (or the outcome), before any create call is sent.
@@ -478,7 +477,7 @@ class Publisher:
         try:
             found, seen = recon.find(self.client, page_id, places, message=self.snap.message,
                                      scheduled_publish_time=self.snap.intent.get("scheduled_publish_time"),
-                                     sent_at=sent_at, taken=self._taken_ids())
+                                     sent_at=sent_at, taken=recon.taken_ids(self.snap.integration.id, self.post_id))
             video_id = (recon.video_of(self.client, page_id, found.post_id, sent_at=sent_at)
                         if found is not None and step == "video" else None)
         except GraphError as error:
@@ -521,14 +520,6 @@ class Publisher:
         status = {"scheduled": PostStatus.SCHEDULED, "draft": PostStatus.PLATFORM_DRAFT}.get(str(mode),
                                                                                               PostStatus.PUBLISHED)
         return self.complete(status, found.post_id)
-
-    def _taken_ids(self) -> set[str]:
-        """Ids already another of our posts' ``external_id`` on this Page: never adopted twice."""
-        assert self.snap is not None
-        with transaction() as session:
-            return set(session.scalars(select(SocialPost.external_id).where(
-                SocialPost.integration_id == self.snap.integration.id, SocialPost.external_id.is_not(None),
-                SocialPost.id != self.post_id)))
 
     # ---- endings
 

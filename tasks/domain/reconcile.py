@@ -15,7 +15,8 @@ post. Before anything is sent again, the Page is asked wherever the post could b
 A candidate matches when its message equals ours after whitespace is normalised (Meta trims and may
 fold whitespace), its scheduled time (when both sides have one) is ours, it was created no earlier
 than a few minutes before the call, and it is not already another of our posts' ``external_id``.
-Plain functions over a client, so the rules are unit-tested without a database.
+Plain functions over a client (and one query for the taken ids), so the rules are unit-tested without
+a database.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
+from sqlalchemy import select
+
 from graph.answers import graph_id
 from graph.client import RECONCILE_POST_FIELDS, GraphClient
+from models import SocialPost
+from models.db import transaction
 
 # How long before the call a matching post may have been created (clock skew between us and Meta).
 CREATED_SLACK_SECONDS = 300
@@ -104,12 +109,32 @@ def find(client: GraphClient, page_id: str, places: tuple[str, ...], *, message:
     return None, seen
 
 
+def taken_ids(integration_id: str, post_id: str) -> set[str]:
+    """Ids already another of our posts' ``external_id`` on this Page: never adopted a second time."""
+    with transaction() as session:
+        return set(session.scalars(select(SocialPost.external_id).where(
+            SocialPost.integration_id == integration_id, SocialPost.external_id.is_not(None),
+            SocialPost.id != post_id)))
+
+
 def video_of(client: GraphClient, page_id: str, post_id: str, *, sent_at: float) -> str | None:
     """The video whose Page post is ``post_id``, from the Page's ``/videos`` since the call, or None."""
     for video in client.list_videos(page_id, since=int(sent_at - CREATED_SLACK_SECONDS)):
         if graph_id(video.get("post_id")) == post_id:
             return graph_id(video.get("id"))
     return None
+
+
+def forget_two_phase_leftovers(intent: dict[str, Any], graph_ids: dict[str, Any], content_type: str) -> bool:
+    """A live intent written before live posts were single-phase (no ``phases`` mark) may hold the ids
+    of an unpublished first phase, which the old second phase (``is_published=true``) never reached.
+    That post is not on the Page and no edge lists it, so its ids are dropped and the post is created
+    again, published, in one call (Reels were always finished in one call and keep theirs)."""
+    if intent.get("mode") != "live" or intent.get("phases") == 1 or content_type == "reel":
+        return False
+    dropped = [key for key in ("post_id", "video_id", "photo_id", "photos") if graph_ids.pop(key, None) is not None]
+    intent["phases"] = 1
+    return bool(dropped)
 
 
 def created_after(value: Any, threshold: float) -> bool:

@@ -103,3 +103,15 @@ def test_a_post_found_where_first_looked_spends_no_second_listing():
     found, _ = recon.find(client, "1", ("scheduled_posts", "published_posts"), message="Later",  # type: ignore[arg-type]
                           scheduled_publish_time=WHEN, sent_at=SENT, taken=set())
     assert found == recon.Found("1_9", "scheduled_posts") and len(client.asked) == 1
+
+
+def test_a_live_intent_from_two_phase_publishing_forgets_its_unpublished_first_phase():
+    intent = {"mode": "live", "page_id": "1"}
+    ids = {"post_id": "1_2", "photos": {"0": {"id": "7", "at": 0}}}
+    assert recon.forget_two_phase_leftovers(intent, ids, "album") is True
+    assert ids == {} and intent["phases"] == 1
+    # Single-phase intents, other modes and Reels keep what they stored.
+    for intent, content in (({"mode": "live", "phases": 1}, "text"), ({"mode": "scheduled"}, "text"),
+                            ({"mode": "live"}, "reel")):
+        kept = {"post_id": "1_2", "video_id": "9"}
+        assert recon.forget_two_phase_leftovers(dict(intent), kept, content) is False and len(kept) == 2
