@@ -26,6 +26,8 @@ class FaultRule:
     ``published_posts``, ``posts``, ``accounts``, ...), several joined by ``|``, or ``*``/None.
     ``burst``: once the rule fires, the next ``burst - 1`` matching calls fire too.
     ``count``: the most times it fires in all (None = unlimited).
+    ``after``: matching calls let through untouched before the rule may fire (a Reel's finish is the
+    second POST to ``video_reels``; ``after=1`` faults it and not the start).
     """
 
     method: str | None = None
@@ -40,12 +42,14 @@ class FaultRule:
     message: str | None = None
     page_id: str | None = None
     seconds: float | None = None  # timeout mode: how long to hold the response
+    after: int = 0
     fired: int = 0
     burst_left: int = 0
+    passed: int = 0
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "FaultRule":
-        known = {name for name in cls.__dataclass_fields__ if name not in ("fired", "burst_left")}
+        known = {name for name in cls.__dataclass_fields__ if name not in ("fired", "burst_left", "passed")}
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"unknown fault rule keys: {sorted(unknown)}")
@@ -124,6 +128,9 @@ class PostRecord:
     message_edits: int = 0
     deleted: bool = False
     deleted_time: float | None = None
+    # What an unpublished post was created as: DRAFT (a Page draft), SCHEDULED, or None (published=false
+    # alone: an unpublished ads-style post, not a draft). Kept once published, for inspection.
+    unpublished_content_type: str | None = None
 
     @property
     def published(self) -> bool:

@@ -165,6 +165,9 @@ class Router:
             state.check_page_size(params)  # Meta's code 1 "reduce the amount of data", when asked to
             items, first, last, more = state.list_posts(actor, head, _LIST_EDGES[edge], params)
             return self._page_of(items, first, last, more, base, path, params)
+        if method == "GET" and edge == "videos":
+            items, first, last, more = state.list_videos(actor, head, params)
+            return self._page_of(items, first, last, more, base, path, params)
         if method == "GET" and edge == "insights":
             if ctx.kind == "post_insights":
                 return {"data": state.post_insights(actor, head, params)}

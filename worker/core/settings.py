@@ -50,6 +50,11 @@ class Settings:
     recover_on_start: bool = True
     # Claims of one post before it is failed for good (a bug or a poison post must not loop forever).
     max_publish_attempts: int = 25
+    # How far ahead a post is handed to Meta as a scheduled post; later posts wait in the database until
+    # they are this close. Meta's feed reference allows 10 minutes to 75 days, its publishing guide says
+    # 30 days in places, Reels take 29: 29 holds under every reading (developers.facebook.com/docs/
+    # graph-api/reference/page/feed, .../docs/pages-api/posts, .../docs/video-api/guides/reels-publishing).
+    schedule_max_days: int = 29
     # An approved post whose wake-up was due this long ago and is still approved is assumed lost from
     # the broker (a flush, a restart, a worker killed while holding it): what a healthy wake-up takes.
     redispatch_after_seconds: int = 120
@@ -117,6 +122,8 @@ class Settings:
             recover_on_start=reader.flag("SOCIALCAL_RECOVER_ON_START", defaults.recover_on_start),
             max_publish_attempts=reader.number("SOCIALCAL_MAX_PUBLISH_ATTEMPTS", defaults.max_publish_attempts,
                                                int, minimum=1),
+            schedule_max_days=reader.number("SOCIALCAL_SCHEDULE_MAX_DAYS", defaults.schedule_max_days, int,
+                                            minimum=1, maximum=75),
             redispatch_after_seconds=reader.number("SOCIALCAL_REDISPATCH_AFTER_SECONDS",
                                                    defaults.redispatch_after_seconds, int, minimum=1),
             dispatch_every_seconds=reader.number("SOCIALCAL_DISPATCH_EVERY_SECONDS", defaults.dispatch_every_seconds,
