@@ -16,6 +16,7 @@ import requests
 
 from graph.budget import BudgetHooks, GraphBudget
 from graph.client import GraphClient
+from graph.errors import ReelLimitReached, Transient
 from graph.http import pooled_session
 from graph.local_budget import ProcessBudget
 from graph.metering import MeteredHooks
@@ -93,3 +94,14 @@ def client_for_integration(integration: Integration, *, purpose: Purpose,
     settings = settings or get_settings()
     token = get_cipher(settings).decrypt(integration.api_key)
     return client_for_token(token, purpose=purpose, scope_id=integration.page_id, settings=settings)
+
+
+def reserve_reel_slot(settings: Settings, page_id: str) -> None:
+    """Take one of the Page's API-published Reel slots (Meta: 30 per Page per 24 h) before a Reel upload
+    starts; raises ``ReelLimitReached`` (nothing sent, the post waits until ``retry_at``) when none is free."""
+    try:
+        decision = budget_for(settings).reserve_reel(page_id)
+    except redis.RedisError as exc:
+        raise Transient(f"Reels limit unavailable ({type(exc).__name__}); nothing was sent") from None
+    if not decision.allowed:
+        raise ReelLimitReached(f"Reels limit: {decision.reason}", retry_at=decision.retry_at)
