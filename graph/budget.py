@@ -53,7 +53,12 @@ only ever lengthened, never shortened. ``BudgetHooks.after_call`` sets pauses fr
   reading at or above ``usage_pause_percent`` pauses it long enough for the excess to roll out of
   *its* window — 24 h for ``type=pages`` and ``X-Page-Usage``, one hour for other BUC types and for
   ``X-App-Usage`` (the Platform limit's rolling hour, which pauses the app scope) — at most
-  ``PAGE_USAGE_PAUSE_SECONDS`` / ``APP_PAUSE_SECONDS``. Windows other than the budget's shrink with it;
+  ``PAGE_USAGE_PAUSE_SECONDS`` / ``APP_PAUSE_SECONDS``. Windows other than the budget's shrink with it.
+  A Page reading that our own window explains (no more than ``USAGE_EXPLAINED_MARGIN`` points above
+  the share of the window our calls fill, known from the same call's acquire) pauses nothing: the
+  budget already paces towards that fill, and a pause would only idle a Page Meta is not about to
+  throttle. A reading above it means calls we did not make (another app on the Page) or a lower
+  limit than ours (fewer engaged users): then it pauses;
 * a ``RateLimited`` error — until its ``retry_at``, else a default: app 5 min (codes 4, 341), token
   10 min (17, 613), Page 10 min (32, 80000–80014), each scaled with a shrunk window; and Page 1 hour
   for 368/1390008 ("posting too fast", a penalty, not a window);
@@ -118,6 +123,7 @@ MAX_PAUSE_SECONDS = 86400.0  # never trust an estimate beyond a day
 GUARD_FRACTION = 0.01
 GUARD_MAX_SECONDS = 1.0
 BURST = 10  # calls tolerated at once at the current spacing once pacing has begun
+USAGE_EXPLAINED_MARGIN = 5.0  # percentage points of a Page reading our own window may account for
 HOURS_PER_WINDOW = 24
 
 # KEYS[1] pacing hash, KEYS[2] window log, KEYS[3..] pause hashes (app, token, Page).
@@ -459,10 +465,13 @@ class GraphBudget:
     # ----------------------------------------------------------------------------- usage and errors
 
     def pauses_for(self, token_key: str, scope_id: str | None, usage: Usage | None,
-                   error: BaseException | None, now: float, *, path: str = "") -> list[Pause]:
-        """What one response says to pause (pure: no Redis), from its usage headers and its error."""
+                   error: BaseException | None, now: float, *, path: str = "",
+                   own_percent: float | None = None) -> list[Pause]:
+        """What one response says to pause (pure: no Redis), from its usage headers and its error.
+
+        ``own_percent``: how full our own window was with this call (from its acquire), if known."""
         page = page_scope(scope_id) if scope_id else token_scope(token_key)
-        pauses = self._usage_pauses(usage, scope_id, page, now, path) if usage is not None else []
+        pauses = self._usage_pauses(usage, scope_id, page, now, path, own_percent) if usage is not None else []
         if isinstance(error, RateLimited) and not isinstance(error, BudgetExhausted):
             pauses.append(self._throttle_pause(error, token_key, page, now))
         elif isinstance(error, AuthError):
@@ -471,10 +480,11 @@ class GraphBudget:
         return pauses
 
     def observe(self, token_key: str, scope_id: str | None, usage: Usage | None,
-                error: BaseException | None = None, now: float | None = None, *, path: str = "") -> list[Pause]:
+                error: BaseException | None = None, now: float | None = None, *, path: str = "",
+                own_percent: float | None = None) -> list[Pause]:
         """Apply the pauses one response calls for; returns them (empty when none)."""
         now = time.time() if now is None else float(now)
-        pauses = self.pauses_for(token_key, scope_id, usage, error, now, path=path)
+        pauses = self.pauses_for(token_key, scope_id, usage, error, now, path=path, own_percent=own_percent)
         for item in pauses:
             self.pause(item.scope, item.until, item.reason, now=now)
         return pauses
@@ -488,7 +498,8 @@ class GraphBudget:
         excess = percent - float(self.settings.usage_pause_percent) + 1.0
         return min(cap, window * excess / 100.0)
 
-    def _usage_pauses(self, usage: Usage, scope_id: str | None, page: str, now: float, path: str) -> list[Pause]:
+    def _usage_pauses(self, usage: Usage, scope_id: str | None, page: str, now: float, path: str,
+                      own_percent: float | None = None) -> list[Pause]:
         threshold = float(self.settings.usage_pause_percent)
         app, readings = usage.readings(scope_id, path=path)
         pauses: list[Pause] = []
@@ -501,6 +512,8 @@ class GraphBudget:
                 candidate = Pause(page, now + reading.regain_seconds,
                                   f"Meta estimates access back in {reading.regain_seconds / 60:g} min ({reading.limit})")
             elif reading.percent is not None and reading.percent >= threshold:
+                if own_percent is not None and reading.percent <= own_percent + USAGE_EXPLAINED_MARGIN:
+                    continue  # our own calls explain it, and our pacing already answers it
                 window = self.shape.window if reading.limit in ("page", PAGES_TYPE) \
                     else self._scaled(PLATFORM_WINDOW_SECONDS)
                 wait = self._usage_wait(reading.percent, window, self._scaled(PAGE_USAGE_PAUSE_SECONDS))
@@ -581,6 +594,7 @@ class BudgetHooks:
             raise ValueError(f"purpose must be one of {PRIORITIES}, got {purpose!r}")
         self.budget = budget
         self.purpose = purpose
+        self._own_percent: float | None = None  # how full the Page's window was with the last call taken
 
     def before_call(self, call: CallInfo) -> None:
         """Raise ``BudgetExhausted`` (nothing is sent) when the budget or a pause refuses the call."""
@@ -590,8 +604,11 @@ class BudgetHooks:
             # Fail closed: without the shared budget no call may leave. Nothing was sent, so Transient.
             raise Transient(f"call budget unavailable ({type(exc).__name__}); nothing was sent") from None
         if not decision.allowed:
+            self._own_percent = None
             raise BudgetExhausted(f"call budget: {decision.reason}", retry_at=decision.retry_at)
+        self._own_percent = 100.0 * decision.in_window / self.budget.shape.capacity if decision.in_window else None
 
     def after_call(self, call: CallInfo, usage: Usage, error: GraphError | None) -> None:
         """Pause the scopes Meta's headers or error say are (nearly) throttled."""
-        self.budget.observe(call.token_key, call.scope_id, usage, error, path=call.path)
+        own, self._own_percent = self._own_percent, None
+        self.budget.observe(call.token_key, call.scope_id, usage, error, path=call.path, own_percent=own)

@@ -627,3 +627,30 @@ def test_reels_are_limited_per_page_over_the_rolling_window(make_budget: MakeBud
     assert budget.reserve_reel("other-page", now=T0 + 100).allowed
     assert budget.reels_in_window(PAGE, now=T0 + 100) == 30
     assert budget.reserve_reel(PAGE, now=T0 + budget.shape.window + 0.5).allowed
+
+
+def test_a_page_reading_our_own_window_explains_pauses_nothing(make_budget: MakeBudget):
+    """Meta's Page percentage close to our own fill is our own calls: the pacing already answers it.
+    Well above it, someone else is spending the Page's limit (or Meta's limit is lower): pause."""
+    budget = make_budget(usage_pause_percent=90)
+    key = token()
+    assert budget.observe(key, PAGE, usage_headers(buc=95), now=T0, own_percent=93.0) == []
+    [pause] = budget.observe(key, PAGE, usage_headers(buc=95), now=T0, own_percent=40.0)
+    assert pause.scope == page_scope(PAGE)
+    # Meta's own estimate of when access is back always pauses.
+    [regain] = budget.observe(key, PAGE, usage_headers(buc=95, regain_minutes=2), now=T0, own_percent=95.0)
+    assert regain.until == pytest.approx(T0 + 120)
+
+
+def test_hooks_pass_the_windows_fill_to_the_usage_check(make_budget: MakeBudget):
+    budget = make_budget(graph_calls_per_hour=1, graph_budget_window_seconds=3600, budget_pacing_from=1.0,
+                         usage_pause_percent=90)
+    hooks = BudgetHooks(budget, "publish")
+    call = CallInfo("POST", f"/{PAGE}/feed", True, token(), PAGE)
+    with freeze_time("2030-01-01 00:00:00"):
+        for n in range(1, 24):
+            hooks.before_call(call)
+            hooks.after_call(call, usage_headers(buc=n * 100 // 24), None)  # Meta's count is ours: explained
+        assert budget.paused_until(page_scope(PAGE)) is None
+        hooks.after_call(call, usage_headers(buc=95), None)  # no acquire before it: unknown fill, so pause
+        assert budget.paused_until(page_scope(PAGE)) is not None
