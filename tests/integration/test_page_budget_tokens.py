@@ -13,19 +13,25 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections import Counter
 from typing import Any, Iterator
 
 import pytest
+from click.testing import CliRunner
+
+from graph.budget import page_scope
 
 from models import Integration, IntegrationStatus, PostStatus, SocialPost
 from models.crypto import get_cipher
 from models.db import transaction
-from tasks.domain.clients import app_client, client_for_token
+from tasks.domain.clients import app_client, budget_for, client_for_token
 from tasks.domain.connect import TokenRefused, connect_user_token, long_lived_user_token
 from tests.support.factories import connect, integration, make_tenant
 from tests.support.pipeline import approve_post, assert_exactly_once, future, post_row, write_post
 from tests.support.waits import wait_for
+from worker.cli import cli
 from worker.core.settings import get_settings
 
 pytestmark = pytest.mark.integration
@@ -180,6 +186,18 @@ def test_the_daily_check_flips_a_revoked_token_before_any_publish(db, sandbox, w
     assert not any(route.split(" ")[-1] in publishing for route in routes), routes  # nothing was published
     assert sum(routes.values()) == 2  # one cheap call per integration
     assert post_row(post_id).status == PostStatus.PENDING_APPROVAL
+
+    # What the operator sees: status, the last check, and a pause in force on the healthy Page.
+    budget_for(get_settings()).pause(page_scope(healthy.page_id), time.time() + 600, "test pause")
+    listed = CliRunner().invoke(cli, ["facebook", "list", "--json"], catch_exceptions=False)
+    assert listed.exit_code == 0, listed.output
+    rows = {row["integration_id"]: row for row in json.loads(listed.stdout)}
+    assert rows[revoked_id]["status"] == "needs_reconnect" and rows[revoked_id]["last_check"]
+    assert rows[healthy_id]["status"] == "active" and rows[healthy_id]["pauses"]["page"]["reason"] == "test pause"
+    assert rows[healthy_id]["tenant"] == "Deli"
+    assert revoked.token not in listed.stdout and healthy.token not in listed.stdout
+    screen = CliRunner().invoke(cli, ["facebook", "list"], catch_exceptions=False)
+    assert "needs_reconnect" in screen.stdout and "test pause" in screen.stdout
 
 
 def test_connect_exchanges_a_user_token_and_records_the_expiry(db, app_sandbox, monkeypatch):

@@ -8,7 +8,7 @@ import redis
 from graph.errors import GraphError
 from models.crypto import get_cipher
 from models.db import transaction
-from tasks.domain.clients import app_client, budget_for, client_for_token, state_redis
+from tasks.domain.clients import app_client, budget_for, client_for_token
 from tasks.domain.connect import TokenRefused, connect_page_token, connect_user_token, long_lived_user_token
 from tasks.domain.integrations import IntegrationNotFound, disconnect_integration
 from tasks.domain.tenancy import TenantError
@@ -88,7 +88,7 @@ def list_cmd(as_json: bool) -> None:
     """Every connected Page: tenant, status, token expiry, the last daily token check, pauses in force."""
     settings = get_settings()
     cipher = get_cipher(settings)
-    budget = budget_for(settings) if state_redis(settings) is not None else None
+    budget = budget_for(settings)  # the in-process one in the embedded demo
     with transaction() as session:
         try:
             rows = list_pages(session, budget, cipher)
