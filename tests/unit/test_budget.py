@@ -654,3 +654,32 @@ def test_hooks_pass_the_windows_fill_to_the_usage_check(make_budget: MakeBudget)
         assert budget.paused_until(page_scope(PAGE)) is None
         hooks.after_call(call, usage_headers(buc=95), None)  # no acquire before it: unknown fill, so pause
         assert budget.paused_until(page_scope(PAGE)) is not None
+
+
+# ----------------------------------------------------------------------------- hostile usage headers (hypothesis)
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+_value = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
+                   st.text(max_size=6), st.lists(st.integers(), max_size=2))
+_entry = st.dictionaries(st.sampled_from(["type", "call_count", "total_time", "total_cputime",
+                                          "estimated_time_to_regain_access", "junk"]), _value, max_size=6)
+_header = st.one_of(st.text(max_size=30), st.builds(json.dumps, _entry),
+                    st.builds(json.dumps, st.dictionaries(st.sampled_from([PAGE, "999", "", "x" * 50]),
+                                                          st.one_of(_entry, st.lists(_entry, max_size=3)),
+                                                          max_size=3)))
+
+
+@given(app=_header, page=_header, buc=_header)
+def test_no_usage_header_crashes_or_pauses_another_page(make_budget: MakeBudget, app: str, page: str, buc: str):
+    """Whatever Meta (or a proxy) sends in the usage headers: no exception, a Page pause only for the
+    call's own Page and never longer than a day, and the app paused only by a valid X-App-Usage."""
+    budget = make_budget(usage_pause_percent=90)
+    usage = Usage.from_headers({"X-App-Usage": app, "X-Page-Usage": page, "X-Business-Use-Case-Usage": buc})
+    pauses = budget.pauses_for("tok", PAGE, usage, None, T0)
+    for pause in pauses:
+        assert pause.scope in ("app", page_scope(PAGE))
+        assert T0 < pause.until <= T0 + 86400
+    if any(p.scope == "app" for p in pauses):
+        reading, _ = usage.readings(PAGE)
+        assert reading is not None and reading.percent is not None and 90 <= reading.percent <= 100
