@@ -281,6 +281,7 @@ def serve(
     window_mode: str = "fixed",
     out: TextIO | None = None,
     stop: threading.Event | None = None,
+    app_secret: str | None = None,
 ) -> None:
     """Run the sandbox in the foreground (``socialcal sandbox``) until interrupted.
 
@@ -291,7 +292,7 @@ def serve(
     out = out or sys.stdout
     server = SandboxServer(host=host, port=port, seed=seed, calls_per_window=calls_per_window,
                            window_seconds=window_seconds, app_calls_per_window=app_calls_per_window,
-                           latency_ms=latency_ms, window_mode=window_mode)
+                           latency_ms=latency_ms, window_mode=window_mode, app_secret=app_secret)
     server.start()
     if demo_pages:
         shared = user_token or "EAAU" + hashlib.sha256(f"{seed}|demo-user".encode()).hexdigest()[:56]
