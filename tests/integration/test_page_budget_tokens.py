@@ -232,3 +232,37 @@ def test_connect_exchanges_a_user_token_and_records_the_expiry(db, app_sandbox, 
                            tenant_id=tenant_id, app=app, settings=settings)
     with transaction() as session:
         assert session.query(Integration).filter_by(external_account_id=other.page_id).count() == 0
+
+
+def test_a_throttled_page_pauses_every_worker_token_and_tenant_of_that_page(db, sandbox, workers):
+    """Meta's 80001 on one tenant's call pauses the Page for the other tenant (another token) and for every
+    worker: after it, no call for the Page leaves until Meta's estimate passes; another Page goes on."""
+    record = sandbox.add_page(name="Throttled Market")
+    other_token = sandbox.add_page_token(record.page_id)
+    north, south = make_tenant("North Market"), make_tenant("South Market")
+    connect(north, record.page_id, record.token, "Throttled Market")
+    connect(south, record.page_id, other_token, "Throttled Market")
+    elsewhere = sandbox.add_page(name="Elsewhere")
+    elsewhere_tenant = make_tenant("Elsewhere")
+    connect(elsewhere_tenant, elsewhere.page_id, elsewhere.token, "Elsewhere")
+    first = write_post(north, "meets the throttle")
+    rest = [write_post(tenant, f"waits {n}", when=future(days=2 + n / 1000)) for n, tenant in
+            enumerate([north, south, south, north, south])]
+    fine = [write_post(elsewhere_tenant, f"goes on {n}", when=future(days=2 + n / 1000)) for n in range(3)]
+    sandbox.throttle_burst(record.page_id, calls=1, code=80001, regain_minutes=1)
+    workers.start(name="thr-a")
+    workers.start(name="thr-b")
+
+    approve_post(first)
+    wait_for(lambda: post_row(first).status == PostStatus.APPROVED and post_row(first).due_at is not None, 30,
+             what="the throttled post handed back with a due time")
+    for post_id in rest + fine:
+        approve_post(post_id)
+    _wait_all(fine, PostStatus.SCHEDULED, 30, sandbox, workers)
+    wait_for(lambda: _statuses(rest) == Counter({PostStatus.APPROVED: len(rest)})
+             and all(post_row(p).due_at is not None for p in rest), 30, what="both tenants' posts waiting")
+    stats = sandbox.stats()
+    assert stats["burst_throttled"] == 1 and stats["calls_during_backoff"] == 0, stats
+    assert stats["calls_by_page"][record.page_id] == 1, "a call for the throttled Page left after Meta's 80001"
+    assert stats["calls_by_token"].get(other_token, 0) == 0  # the other tenant's token never tried
+    assert all("paused" in (post_row(p).last_error or "") for p in rest)
