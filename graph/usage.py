@@ -173,7 +173,9 @@ class Usage:
             page.append(Reading("page", percent_of(self.page, problems, "x-page-usage."),
                                 regain_of(self.page, problems, "x-page-usage.")))
         for object_id, items in self.business.items():
-            if scope_id is None or object_id != scope_id:
+            if scope_id is None:
+                continue  # a call about no Page (a user token's /me/accounts): no entry can be its Page's
+            if object_id != scope_id:
                 problems.append(f"x-business-use-case-usage: object {object_id[:40]} is not this call's Page")
                 continue
             for entry in items:

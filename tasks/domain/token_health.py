@@ -80,6 +80,12 @@ def check_one(integration_id: str, token: str, page_id: str, settings: Settings,
         else:
             page_client(token, page_id).me_id()
     except AuthError as error:
+        if app is not None:  # the *app* token was refused: says nothing about this Page's token
+            outcome = (f"unknown: Meta refused the app token ({error}); check SOCIALCAL_FB_APP_ID and "
+                       "SOCIALCAL_FB_APP_SECRET")
+            _record(integration_id, {"tokenCheckedAt": iso_now(now), "tokenCheck": redact_text(outcome)[:500]}, None)
+            log.error("token_check_app_token_refused", integration_id=integration_id, code=error.code)
+            return "unknown", outcome
         reason = f"Meta: {error}"
     except GraphError as error:
         outcome = f"unknown: {type(error).__name__}: {error}"

@@ -266,3 +266,23 @@ def test_a_throttled_page_pauses_every_worker_token_and_tenant_of_that_page(db, 
     assert stats["calls_by_page"][record.page_id] == 1, "a call for the throttled Page left after Meta's 80001"
     assert stats["calls_by_token"].get(other_token, 0) == 0  # the other tenant's token never tried
     assert all("paused" in (post_row(p).last_error or "") for p in rest)
+
+
+def test_a_refused_app_token_flags_no_page(db, app_sandbox, monkeypatch):
+    """A wrong app secret makes debug_token fail for every Page: that is the operator's configuration,
+    not every Page's token dying, so nothing is marked needs_reconnect."""
+    from tasks.domain.clients import token_client
+    from tasks.domain.token_health import check_tokens
+
+    monkeypatch.setenv("SOCIALCAL_FB_APP_ID", APP_ID)
+    monkeypatch.setenv("SOCIALCAL_FB_APP_SECRET", "not-the-apps-secret")
+    get_settings.cache_clear()
+    settings = get_settings()
+    page = app_sandbox.add_page(name="Innocent")
+    integration_id = connect(make_tenant("Innocent"), page.page_id, page.token, "Innocent")
+    summary = check_tokens(settings, get_cipher(settings), app=app_client(settings),
+                           page_client=lambda token, page_id: token_client(token, page_id, settings))
+    assert summary.needs_reconnect == [] and summary.unknown == 1
+    stored = integration(integration_id)
+    assert stored.status == IntegrationStatus.ACTIVE
+    assert "app token" in stored.meta["tokenCheck"] and "not-the-apps-secret" not in stored.meta["tokenCheck"]
