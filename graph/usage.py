@@ -105,7 +105,7 @@ def regain_of(entry: Mapping[str, Any], problems: list[str] | None = None, where
             problems.append(f"{where}estimated_time_to_regain_access="
                             f"{str(entry.get('estimated_time_to_regain_access'))[:40]}")
         return None
-    return minutes * 60.0
+    return float(math.ceil(minutes * 60.0))  # whole seconds: a pause of a fraction of a second is no pause
 
 
 @dataclass(frozen=True)
