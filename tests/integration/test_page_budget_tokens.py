@@ -29,7 +29,7 @@ from models.db import transaction
 from tasks.domain.clients import app_client, budget_for, client_for_token
 from tasks.domain.connect import TokenRefused, connect_user_token, long_lived_user_token
 from tests.support.factories import connect, integration, make_tenant
-from tests.support.pipeline import approve_post, assert_exactly_once, future, post_row, write_post
+from tests.support.pipeline import approve_post, assert_exactly_once, aware, future, post_row, write_post
 from tests.support.waits import wait_for
 from worker.cli import cli
 from worker.core.settings import get_settings
@@ -259,13 +259,20 @@ def test_a_throttled_page_pauses_every_worker_token_and_tenant_of_that_page(db, 
     for post_id in rest + fine:
         approve_post(post_id)
     _wait_all(fine, PostStatus.SCHEDULED, 30, sandbox, workers)
-    wait_for(lambda: _statuses(rest) == Counter({PostStatus.APPROVED: len(rest)})
-             and all(post_row(p).due_at is not None for p in rest), 30, what="both tenants' posts waiting")
+    # Every one of them was tried and handed back by the budget (nothing sent), with the pause as its reason.
+    try:
+        wait_for(lambda: _statuses(rest) == Counter({PostStatus.APPROVED: len(rest)})
+                 and all("paused" in (post_row(p).last_error or "") for p in rest), 60,
+                 what="both tenants' posts waiting")
+    except AssertionError as error:
+        rows = [(post_row(p).status, post_row(p).due_at, (post_row(p).last_error or "")[:120]) for p in rest]
+        raise AssertionError(f"{error}\n{rows}\n{sandbox.stats()['calls_by_page']}\n"
+                             + "\n".join(workers.logs().splitlines()[-40:])) from None
     stats = sandbox.stats()
     assert stats["burst_throttled"] == 1 and stats["calls_during_backoff"] == 0, stats
     assert stats["calls_by_page"][record.page_id] == 1, "a call for the throttled Page left after Meta's 80001"
     assert stats["calls_by_token"].get(other_token, 0) == 0  # the other tenant's token never tried
-    assert all("paused" in (post_row(p).last_error or "") for p in rest)
+    assert all(aware(post_row(p).due_at).timestamp() > time.time() + 20 for p in rest)  # until Meta's minute
 
 
 def test_a_refused_app_token_flags_no_page(db, app_sandbox, monkeypatch):
