@@ -52,6 +52,9 @@ IGNORED_PARAMS = frozenset({"access_token", "appsecret_proof", "fields", "method
 class PublishingRules(PageStore):
     """POST /{page}/feed|photos|videos|video_reels, the rupload step, POST /{id} and DELETE /{id}."""
 
+    reels_per_window: int
+    reels_window_seconds: float
+
     def _schedule_time(self, params: Mapping[str, Any], *, reel: bool = False) -> int | None:
         raw = params.get("scheduled_publish_time")
         ts = parse_time(raw, "scheduled_publish_time")
@@ -215,10 +218,26 @@ class PublishingRules(PageStore):
     def reel_start(self, actor: TokenRecord, page_id: str) -> dict[str, Any]:
         """upload_phase=start: reserve a video id; the caller builds the upload URL from it."""
         page = self._page_actor(actor, page_id)
+        self._check_reels_limit(page.page_id)
         video = VideoRecord(id=self._next_id(), page_id=page.page_id, kind="reel", file_url=None,
                             description=None, title=None, created_time=self.now())
         self._store(video)
         return {"video_id": video.id}
+
+    def _check_reels_limit(self, page_id: str) -> None:
+        """Meta: "Reels API is limited to 30 API-published posts within a 24-hour moving period"
+        (developers.facebook.com/docs/video-api/guides/reels-publishing, Limitations). Meta's docs give
+        no error code for it; the sandbox answers code 9 (API_EC_RATE, "too many actions", the code
+        Instagram's content-publishing limit uses) at start and at finish, which is stricter than a
+        refusal at one of them: a client that uploads first is left with an unpublished video."""
+        since = self.now() - self.reels_window_seconds
+        published = sum(1 for record in self._page_objects(page_id)
+                        if isinstance(record, VideoRecord) and record.kind == "reel" and record.finished
+                        and (record.finished_time or 0.0) > since)
+        if published >= self.reels_per_window:
+            self._stats["reels_refused"] += 1
+            raise SandboxError(9, f"(#9) This Page has reached the limit of {self.reels_per_window} reels "
+                                  "published through the API within 24 hours. Try again later.")
 
     @locked
     def reel_upload(self, actor: TokenRecord, video_id: str, file_url: str | None) -> dict[str, Any]:
@@ -253,9 +272,11 @@ class PublishingRules(PageStore):
             scheduled = self._schedule_time(params, reel=True)
             if scheduled is None:
                 raise invalid("video_state=SCHEDULED requires scheduled_publish_time")
+        self._check_reels_limit(page.page_id)  # Meta enforces it when the Reel is published
         video.description = param_str(params, "description")
         video.title = param_str(params, "title")
         video.finished = True
+        video.finished_time = self.now()
         post = self._new_post(page, "reel", video.description, None, state == "PUBLISHED", scheduled,
                               content_type="DRAFT" if state == "DRAFT" else None)
         post.video_id = video.id

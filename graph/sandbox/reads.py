@@ -149,19 +149,6 @@ class ObjectReads(PageStore):
         return {"video_status": "ready", "uploading_phase": {"status": "complete"},
                 "processing_phase": {"status": "complete"}, "publishing_phase": {"status": publishing}}
 
-    @locked
-    def debug_token(self, actor: TokenRecord, input_token: str | None) -> dict[str, Any]:
-        record = self._tokens.get(input_token or "")
-        if record is None:
-            return {"data": {"is_valid": False, "error": {"code": 190, "message": "Invalid OAuth access token."}}}
-        return {"data": {
-            "app_id": "1000000000001", "type": "PAGE" if record.kind == "page" else "USER",
-            "application": "socialcal sandbox", "is_valid": not (record.revoked or record.expired),
-            "expires_at": 0, "data_access_expires_at": 0,
-            "scopes": ["pages_show_list", "pages_read_engagement", "pages_manage_posts", "read_insights"],
-            **({"profile_id": record.page_id} if record.page_id else {"user_id": record.user_id}),
-        }}
-
     # -- rendering -----------------------------------------------------------------------------
 
     def _render_page(self, page: PageRecord, fields: list[FieldSpec] | None, actor: TokenRecord,

@@ -84,6 +84,7 @@ class PageRecord:
     tasks: tuple[str, ...] = DEFAULT_TASKS
     category: str = "Brand"
     seq: int = 0
+    engaged_users: int = 1  # Meta's Pages BUC limit is 4800 x this per rolling 24 h
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,18 +96,27 @@ class PageRecord:
                         if self.anomaly_day else None),
             "tasks": list(self.tasks),
             "category": self.category,
+            "engaged_users": self.engaged_users,
         }
+
+
+DEFAULT_SCOPES = ("pages_show_list", "pages_read_engagement", "pages_manage_posts", "read_insights")
 
 
 @dataclass
 class TokenRecord:
     token: str
-    kind: str  # "page" | "user"
+    kind: str  # "page" | "user" | "app"
     page_id: str | None = None  # page tokens
     user_id: str | None = None  # user tokens
     page_ids: list[str] = field(default_factory=list)  # user tokens: Pages listed by /me/accounts
     revoked: bool = False
     expired: bool = False
+    # What debug_token reports (epoch seconds; 0 = never, as Meta says for Page tokens from a
+    # long-lived user token). A user token from add_page is short-lived (two hours).
+    expires_at: float = 0.0
+    data_access_expires_at: float = 0.0
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
 
 
 @dataclass
@@ -179,6 +189,7 @@ class VideoRecord:
     post_id: str | None = None
     finished: bool = False
     deleted: bool = False
+    finished_time: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -44,7 +44,7 @@ from models import FailedJob, Integration, PostStatus, SocialPost, Tenant, utcno
 from models.db import transaction
 from tasks.domain.approval import scheduling_window
 from tasks.domain.claim import GateRefused, approval_problem, claim, status_problem
-from tasks.domain.clients import client_for_integration
+from tasks.domain.clients import client_for_integration, reserve_reel_slot
 from tasks.domain.events import record_event, record_post_event
 from tasks.domain.holds import hold, hold_reason
 from tasks.domain.failed_jobs import failed_job_row, mark_recorded
@@ -428,6 +428,9 @@ class Publisher:
         ids = self.snap.graph_ids
         if "reel_finished" not in ids:
             if "video_id" not in ids:
+                if "reel_slot" not in ids:  # Meta's 30 Reels per Page per 24 h: wait before uploading anything
+                    reserve_reel_slot(self.settings, page_id)
+                    self._landed("reel_slot", True)
                 start = self.client.start_reel(page_id)  # only reserves an id: nothing on the Page yet
                 ids["upload_url"] = start.upload_url
                 self._landed("video_id", start.video_id)

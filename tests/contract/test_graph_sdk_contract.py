@@ -283,3 +283,43 @@ def test_oracle_accepts_field_expansion_on_edges() -> None:
     assert check_fields("comments{nope}", PagePost, "x") == ["x: Comment has no field or edge 'nope'"]
 
 
+
+
+# ----------------------------------------------------------------------------- token lifecycle (graph.tokens)
+
+# TokenClient's own requests. Only /me is a node the SDK defines; /oauth/access_token and /debug_token are
+# OAuth endpoints outside its generated definitions (developers.facebook.com/docs/facebook-login/guides/
+# access-tokens/get-long-lived, developers.facebook.com/docs/graph-api/reference/debug_token), checked for
+# their documented parameter names here instead.
+TOKEN_CASES: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {
+    "me_id": ((), {}),
+    "exchange_for_long_lived": ((), {"app_id": "1", "app_secret": APP_SECRET, "short_lived": "EAAShort"}),
+    "debug": (("EAAInput",), {}),
+}
+OAUTH_PARAMS = {"/oauth/access_token": {"grant_type", "client_id", "client_secret", "fb_exchange_token"},
+                "/debug_token": {"input_token"}}
+
+
+def test_token_client_requests_conform() -> None:
+    from graph.tokens import TokenClient
+
+    own = {name for name, member in vars(TokenClient).items() if inspect.isfunction(member) and not name.startswith("_")}
+    assert own == set(TOKEN_CASES), f"TokenClient methods without a contract case: {sorted(own - set(TOKEN_CASES))}"
+    for method, (args, kwargs) in TOKEN_CASES.items():
+        client = TokenClient(TOKEN, base_url=BASE, scope_id=PAGE)
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            for verb in ("GET", "POST"):
+                mock.add_callback(verb, re.compile(r"https://.*"), callback=lambda request: (
+                    200, {"Content-Type": "application/json"},
+                    json.dumps({"id": PAGE, "access_token": "EAALong", "data": {"is_valid": True}})))
+            getattr(client, method)(*args, **kwargs)
+            [call] = mock.calls
+        sent = Sent.from_prepared(call.request)
+        path = call.request.path_url.split("?")[0].removeprefix(f"/{DEFAULT_GRAPH_VERSION}")
+        if path in OAUTH_PARAMS:
+            assert call.request.method == "POST" and "?" not in call.request.url, "secrets belong in the body"
+            sent_names = set(json.loads(json.dumps(dict(p.split("=", 1) for p in (call.request.body or "").split("&")))))
+            assert sent_names == OAUTH_PARAMS[path], (method, sent_names)
+        else:
+            problems, _ = check_request(sent, NODE_OF)
+            assert not problems, describe_all(problems)
