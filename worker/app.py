@@ -42,6 +42,7 @@ TASK_MODULES = [
     "tasks.insights",
     "tasks.analysis",
     "tasks.ops",
+    "tasks.integrations",
 ]
 
 

@@ -44,13 +44,17 @@ def page(db, sandbox):
             "token": record.token, "record": record}
 
 
-def test_plan_to_scheduled_post_through_the_worker(page, sandbox, workers):
+def test_plan_to_scheduled_post_through_the_worker(page, sandbox, workers, monkeypatch):
     from datetime import datetime, timezone
 
     from tasks.domain.planning import plan_month
     from tests.support.pipeline import live_posts
 
-    workers.start()
+    # Next month's slots lie 30-60 days ahead: beyond the default 29-day window they would wait in the
+    # database (tests/unit/test_approval_gate.py); the feed reference's 75 days lets them go out now.
+    monkeypatch.setenv("SOCIALCAL_SCHEDULE_MAX_DAYS", "75")
+    get_settings.cache_clear()
+    workers.start(SOCIALCAL_SCHEDULE_MAX_DAYS="75")
     month = (datetime.now(timezone.utc).replace(day=1) + __import__("datetime").timedelta(days=40)).strftime("%Y-%m")
     with transaction() as s:
         slot_ids = plan_month(s, page["tenant_id"], month).slot_ids
@@ -213,13 +217,15 @@ def test_a_publish_message_for_a_post_cancelled_after_approval_sends_nothing(pag
     cancellation left it."""
     post_id = write_post(page["tenant_id"], "cancelled after approval")
     approve_post(post_id)  # its publish message waits on the `publish` queue: no worker reads it yet
-    workers.start(queues=("default",), name="ops")
+    # Start-up recovery off: it would re-send the approved post's wake-up, a third message; this test
+    # is about the two stale ones.
+    workers.start(queues=("default",), name="ops", SOCIALCAL_RECOVER_ON_START="off")
     app.send_task("publishing.cancel_post", args=[post_id], queue="default")  # overtakes the waiting message
     wait_for(_status(post_id, PostStatus.CANCELLED), 20, what="cancelled")
     before = row_values(post_id)
     assert before["due_at"] is None and sandbox.stats()["total_calls"] == 0
 
-    workers.start(queues=("publish",), name="publisher")
+    workers.start(queues=("publish",), name="publisher", SOCIALCAL_RECOVER_ON_START="off")
     app.send_task("publishing.publish_post", args=[post_id])  # a replayed copy as well
     wait_for(lambda: len(task_runs(workers.logs(), "publishing.publish_post", post_id)) == 2
              and settled(workers.logs(), redis_client), 30, what="both publish messages to have run")
