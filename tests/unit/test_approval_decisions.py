@@ -13,13 +13,13 @@ from sqlalchemy import event
 from models import PostEvent, PostStatus, SocialPost
 from models.db import transaction
 from tasks.domain.approval import (
-    SCHEDULING_WINDOW_MAX,
     WINDOW_MARGIN,
     Decision,
     approve,
     current_hash,
     lock_post,
     reject,
+    scheduling_window,
 )
 from tasks.domain.errors import BadMessage
 from tasks.domain.intake import intake
@@ -92,7 +92,7 @@ def _row(post_id: str) -> SocialPost:
 
 
 def test_an_approval_records_who_what_and_when_and_returns_the_whole_decision(db, sent):
-    post_id = _post(when=NOW + timedelta(days=100))  # beyond Facebook's window: not due yet
+    post_id = _post(when=NOW + scheduling_window() + timedelta(days=25))  # beyond the window: not due yet
     content = _row(post_id).content_hash
     assert _approve(post_id) == Decision(post_id, True, PostStatus.APPROVED, None)
     row = _row(post_id)
@@ -100,12 +100,12 @@ def test_an_approval_records_who_what_and_when_and_returns_the_whole_decision(db
         PostStatus.APPROVED, content, "ann", NOW)
     assert _events(post_id, "approved") == [("ann", {"content_hash": content})]
     # Enqueued when it enters the 75-day window, with an hour's margin: not before, not after.
-    assert _aware(row.due_at) == NOW + timedelta(days=100) - SCHEDULING_WINDOW_MAX + WINDOW_MARGIN
+    assert _aware(row.due_at) == NOW + timedelta(days=25) + WINDOW_MARGIN
     assert row.enqueued_at is None and sent == []
 
 
 def test_a_post_due_exactly_now_is_enqueued_for_publishing_at_once(db, sent):
-    post_id = _post(when=NOW + SCHEDULING_WINDOW_MAX - WINDOW_MARGIN)  # enters the window now
+    post_id = _post(when=NOW + scheduling_window() - WINDOW_MARGIN)  # enters the window now
     _approve(post_id)
     row = _row(post_id)
     assert _aware(row.due_at) == NOW and _aware(row.enqueued_at) == NOW

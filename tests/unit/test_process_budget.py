@@ -1,11 +1,10 @@
-"""The demo's in-process budget keeps the Redis budget's rules: a rolling-window cap per token, the
-insights share, pauses per scope (the longest wins, resume lifts one), and the same refusal shape.
-Written for the mutants a mutation run of graph/local_budget.py found without any fast test
-(bench/mutation.py). (Issue 12 reworks the budget per Page: re-check after that merge.)"""
+"""The demo's in-process budget keeps the Redis budget's pause rules: pauses per scope (the longest
+wins, resume lifts one), the same refusal shape, the clock when no time is given. Written for the
+mutants a mutation run of graph/local_budget.py found without any fast test (bench/mutation.py), before
+issue 12 made the budget per Page over 24 h; the window and share tests of that run were dropped at the
+merge and are to be rewritten for the new budget (bench/mutation_survivors.md)."""
 
 from __future__ import annotations
-
-import pytest
 
 from graph.budget import Decision, page_scope, token_scope
 from graph.local_budget import ProcessBudget
@@ -18,29 +17,6 @@ def _budget(**overrides) -> ProcessBudget:
     values = {"graph_calls_per_hour": 10, "graph_budget_window_seconds": 100, "insights_budget_share": 0.5,
               **overrides}
     return ProcessBudget(Settings().with_overrides(**values))
-
-
-def test_publishing_takes_the_whole_window_and_reopens_as_the_oldest_call_rolls_out():
-    budget = _budget()
-    window = budget.shape.window
-    assert [budget.acquire("t", "publish", T0 + i).allowed for i in range(10)] == [True] * 10
-    refused = budget.acquire("t", "publish", T0 + 10)
-    assert refused == Decision(False, T0 + window, "publish budget used for this window")
-    assert budget.acquire("t", "publish", T0 + window - 0.001).allowed is False
-    assert budget.acquire("t", "publish", T0 + window) == Decision(True, T0 + window)
-    assert budget.acquire("other", "publish", T0 + 10).allowed  # per token
-
-
-def test_insights_may_take_only_their_share():
-    budget = _budget()
-    assert budget.shape.insights_limit == 5
-    assert [budget.acquire("t", "insights", T0 + i).allowed for i in range(6)] == [True] * 5 + [False]
-    refused = budget.acquire("t", "insights", T0 + 6)
-    assert refused == Decision(False, T0 + budget.shape.window, "insights budget used for this window")
-    assert budget.acquire("t", "publish", T0 + 6).allowed  # publishing keeps the rest
-    with pytest.raises(ValueError) as bad:
-        budget.acquire("t", "reports", T0)  # type: ignore[arg-type]
-    assert str(bad.value) == "priority must be one of ('publish', 'insights'), got 'reports'"
 
 
 def test_a_pause_refuses_every_call_of_its_scope_until_it_ends_and_the_longest_wins():
@@ -57,16 +33,6 @@ def test_a_pause_refuses_every_call_of_its_scope_until_it_ends_and_the_longest_w
     budget.resume(token_scope("t"))
     budget.resume(token_scope("never paused"))
     assert budget.acquire("t", "publish", T0 + 60).allowed
-
-
-def test_peek_counts_the_calls_in_the_window():
-    budget = _budget()
-    for i in range(3):
-        budget.acquire("t", "publish", T0 + i)
-    assert budget.peek("t", now=T0 + 3) == {"capacity": 10, "window_seconds": budget.shape.window,
-                                            "calls_in_window": 3}
-    assert budget.peek("t", now=T0 + budget.shape.window + 1)["calls_in_window"] == 1
-    assert budget.peek("nobody", now=T0)["calls_in_window"] == 0
 
 
 def test_a_token_pause_refuses_that_token_and_the_first_reason_stays_for_an_equal_end():
