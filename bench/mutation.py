@@ -54,7 +54,8 @@ MODULES: dict[str, str] = {
     "content": "tasks/domain/content.py",         # what Meta refuses is refused before the call
     "planning": "tasks/domain/planning.py",
     "cadence": "tasks/domain/cadence.py",
-    "publisher": "tasks/domain/publisher.py",     # publish, in-flight record, reconciliation
+    "publisher": "tasks/domain/publisher.py",     # publish, in-flight record
+    "reconcile": "tasks/domain/reconcile.py",     # finding a post Meta created before its answer was lost
     "budget": "graph/budget.py",                  # the shared call budget (Python side of the Lua script)
     "local_budget": "graph/local_budget.py",
 }
