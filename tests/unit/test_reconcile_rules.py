@@ -39,8 +39,10 @@ def test_normalised_folds_whitespace_and_reads_nothing_as_empty():
 
 
 @pytest.mark.parametrize(("spt", "now", "sent", "places"), [
-    (SENT + 1000, SENT + 1000 - SCHEDULED_SKEW_SECONDS, SENT, ("scheduled_posts", "published_posts")),
-    (SENT + 1000, SENT + 1000 - SCHEDULED_SKEW_SECONDS - 1, SENT + 999 - 60 - SCHEDULED_SKEW_SECONDS,
+    # sent just now (the lease holds): only the time decides, inclusive at the skew.
+    (SENT + 1000, SENT + 1000 - SCHEDULED_SKEW_SECONDS, SENT + 1000 - SCHEDULED_SKEW_SECONDS,
+     ("scheduled_posts", "published_posts")),
+    (SENT + 1000, SENT + 1000 - SCHEDULED_SKEW_SECONDS - 1, SENT + 1000 - SCHEDULED_SKEW_SECONDS - 1,
      ("scheduled_posts",)),
     (None, SENT, SENT, ("scheduled_posts", "published_posts")),
 ])
@@ -106,6 +108,14 @@ def test_two_phase_leftovers_of_a_live_post_are_forgotten(key):
     assert forget_two_phase_leftovers(intent, ids, "photo") is True
     assert ids == {"kept": "y"} and intent["phases"] == 1
     assert forget_two_phase_leftovers(intent, ids, "photo") is False
+    assert forget_two_phase_leftovers({"mode": "live"}, {}, "photo") is False  # nothing left to forget
+
+
+def test_a_candidate_with_an_unreadable_time_is_skipped_not_the_end_of_the_search():
+    spt = int(SENT) + 5000
+    candidates = [{"id": "1_x", "message": "x", "scheduled_publish_time": "soon"},
+                  {"id": "1_y", "message": "x", "scheduled_publish_time": spt}]
+    assert match(candidates, message="x", scheduled_publish_time=spt, sent_at=SENT, taken=set()) == "1_y"
 
 
 def test_taken_ids_are_the_other_posts_of_this_page_only(db, monkeypatch):
