@@ -115,7 +115,11 @@ def test_the_hooks_judge_a_page_reading_against_the_fill_of_the_call_they_took(m
         budget.pause("app", time.time() + 60, "refuse the next call")
         with pytest.raises(BudgetExhausted):
             hooks.before_call(other)
-        hooks.after_call(other, usage_headers(buc=99), None)  # after a refusal the fill is unknown: judged alone
+        budget.resume(page_scope(OTHER_PAGE))
+        hooks.after_call(other, Usage.from_headers({"X-Business-Use-Case-Usage":
+                                                    f'{{"{OTHER_PAGE}": [{{"type": "pages", "call_count": 99}}]}}'}),
+                         None)  # after a refusal the fill is unknown: the reading is judged alone, and pauses
+        assert budget.paused_until(page_scope(OTHER_PAGE)) is not None
 
 
 # ----------------------------------------------------------------------------- refusals and peek
