@@ -18,7 +18,8 @@ from celery import Celery
 QUEUE = "bench_bare"
 BROKER_URL = os.environ.get("SOCIALCAL_BROKER_URL", "redis://127.0.0.1:6379/10")
 
-app = Celery("bench_bare", broker=BROKER_URL)
+# Not the current app: the benchmark process sends the product's follow-ups through celery.current_app.
+app = Celery("bench_bare", broker=BROKER_URL, set_as_current=False)
 app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,

@@ -325,27 +325,27 @@ def run_pipeline(batch: Batch, sandbox: common.Sandbox, workers: common.Workers,
 
 PROFILE_SPOTS = [  # (file suffix, function, label): inclusive time per post, nested spots overlap
     ("tasks/publishing.py", "publish_post", "publish_post task body (all of it)"),
-    ("tasks/publisher.py", "claim_and_load", "  claim + gate (one transaction)"),
-    ("tasks/publisher.py", "_in_flight", "  intent + in-flight mark before a create call (one transaction)"),
-    ("tasks/publisher.py", "_landed", "  _landed (ids stored between calls; the last one rides with complete)"),
-    ("tasks/publisher.py", "complete", "  complete (id, status and event: one transaction)"),
-    ("graph/factory.py", "client_for_integration", "  Graph client set-up (token decrypt)"),
+    ("tasks/domain/publisher.py", "claim_and_load", "  claim + gate (one transaction)"),
+    ("tasks/domain/publisher.py", "_in_flight", "  intent + in-flight mark before a create call (one transaction)"),
+    ("tasks/domain/publisher.py", "_landed", "  _landed (ids stored between calls; the last one rides with complete)"),
+    ("tasks/domain/publisher.py", "complete", "  complete (id, status and event: one transaction)"),
+    ("tasks/domain/clients.py", "client_for_integration", "  Graph client set-up (token decrypt)"),
     ("graph/client.py", "_call", "  Graph calls incl. budget hooks"),
     ("graph/budget.py", "acquire", "    budget acquire (Redis Lua, per call)"),
     ("graph/budget.py", "observe", "    budget observe (usage headers, per call)"),
     ("requests/sessions.py", "request", "    HTTP request (requests)"),
     ("sqlalchemy/orm/session.py", "commit", "  SQLAlchemy commits"),
     ("sqlalchemy/engine/base.py", "_execute_context", "  SQL statement execution"),
-    ("tasks/events.py", "record_post_event", "  audit rows (inside the publisher's transactions)"),
+    ("tasks/domain/events.py", "record_post_event", "  audit rows (inside the publisher's transactions)"),
     ("structlog/stdlib.py", "_proxy_to_logger", "  structlog log calls (incl. redaction, rendering)"),
-    ("worker/redaction.py", "redact", "  redaction of log fields"),
+    ("worker/core/redaction.py", "redact", "  redaction of log fields"),
 ]
 CATEGORIES = [  # exclusive (own) time by where the code lives
     ("sqlalchemy", ("/sqlalchemy/",)),
     ("psycopg driver + PostgreSQL waits", ("/psycopg/", "psycopg_c", "psycopg_binary")),
     ("HTTP client (requests/urllib3/http.client)", ("/requests/", "/urllib3/", "/http/client.py", "/email/")),
     ("redis client", ("/redis/",)),
-    ("logging (structlog, logging, redaction)", ("/structlog/", "/logging/", "worker/redaction.py", "worker/logging.py")),
+    ("logging (structlog, logging, redaction)", ("/structlog/", "/logging/", "worker/core/redaction.py", "worker/core/logging.py")),
     ("socialcal code", ("/tasks/", "/graph/", "/models/", "/worker/")),
     ("celery/kombu", ("/celery/", "/kombu/")),
 ]
@@ -572,6 +572,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts", type=int, default=300, help="approved posts per repeat (default 300)")
     parser.add_argument("--tenants", type=int, default=6, help="tenants, one Page each (default 6)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes, solo pool (default 2)")
+    parser.add_argument("--pool", choices=("threads", "solo", "prefork"), default="threads",
+                        help="Celery pool of every worker process (default threads, as `socialcal worker` runs "
+                             "the publish queue)")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="threads (or children) per worker process (default 16; solo: 1)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="sandbox latency per Graph call (default 0)")
     parser.add_argument("--repeat", type=int, default=1, help="repeats; medians are printed (default 1)")
     parser.add_argument("--no-reel", action="store_true", help="leave Reels out of the content mix")
@@ -585,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=0, metavar="K",
                         help="after the runs, publish K more posts in this process under cProfile and print where "
                              "the time goes (SQL statements, commits, Redis commands per post)")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="skip the timed runs: set up, then only the --profile K posts (default K 120)")
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--sandbox", choices=("process", "thread"), default="process",
                         help="sandbox in its own process (default) or a thread of this one")
@@ -604,11 +611,22 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="socialcal-bench-pipeline-"))
     env = common.configure(db_url, sandbox.graph_url, extra={"SOCIALCAL_LOG_LEVEL": args.log_level.upper()})
     redis = common.redis_client()
+    concurrency = 1 if args.pool == "solo" else args.concurrency
     pipeline_workers = common.Workers("worker.app:app", ["publish", "default"], env, args.workers, log_dir, "pipe",
-                                      loglevel=args.log_level)
+                                      loglevel=args.log_level, pool=args.pool, concurrency=concurrency)
     bare_workers = common.Workers("bench.bare_app:app", ["bench_bare"], env, args.workers, log_dir, "bare",
-                                  loglevel=args.log_level)
+                                  loglevel=args.log_level, pool=args.pool, concurrency=concurrency)
     runs: list[dict[str, Any]] = []
+    if args.profile_only:
+        try:
+            profile = run_profile(args.profile or 120, sandbox, args.tenants, types)
+            print_profile(profile)
+            print(common.json_line({"benchmark": "pipeline-profile", "profile": profile}), flush=True)
+            return 0
+        finally:
+            sandbox.stop()
+            common.flush_redis()
+            common.drop_database(db_url)
     try:
         print(f"setup: database {db_url.rsplit('/', 1)[-1]}, sandbox {sandbox.base_url}, worker logs {log_dir}",
               file=sys.stderr, flush=True)

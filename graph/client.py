@@ -47,7 +47,7 @@ from graph.answers import (
     text_or_none,
     with_limit,
 )
-from graph.http import pooled_session
+from graph.http import ThreadSessions, pooled_session
 from graph.usage import Usage
 from worker.core.redaction import register_secret
 
@@ -169,7 +169,7 @@ class GraphClient:
         app_secret: str | None = None,
         connect_timeout: float = 3.05,
         read_timeout: float = 30.0,
-        session: requests.Session | None = None,
+        session: requests.Session | ThreadSessions | None = None,
         hooks: CallHooks | None = None,
         scope_id: str | None = None,
     ) -> None:

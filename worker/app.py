@@ -22,6 +22,7 @@ from celery import Celery
 from celery.signals import setup_logging, worker_init, worker_process_init, worker_ready, worker_shutdown
 from kombu import Queue as KombuQueue
 
+from models.db import configure_pool
 from schedules.beat import beat_schedule
 from tasks.domain.recovery import recover_on_start
 from worker import unrunnable
@@ -134,6 +135,22 @@ def _configure_child_logging(**_kwargs: Any) -> None:
 # Each worker's /metrics (SOCIALCAL_METRICS_PORT): multiprocess mode is switched on before the pool
 # forks, the endpoint starts once the worker is ready, and both go away with the worker.
 _metrics_endpoint = WorkerEndpoint()
+
+
+def uses_threads(worker: Any) -> bool:
+    """Whether this worker runs its tasks on Celery's thread pool (``--pool threads``)."""
+    pool_cls = getattr(worker, "pool_cls", None)
+    name = pool_cls if isinstance(pool_cls, str) else getattr(pool_cls, "__module__", "")
+    return "thread" in str(name)
+
+
+@worker_init.connect
+def _size_database_pool(sender: Any = None, **_kwargs: Any) -> None:
+    """A thread-pool worker runs ``concurrency`` tasks at once in one process, each holding a
+    database connection for a moment: the pool must have one per thread (plus the recovery sweep's),
+    or threads would queue for connections instead of for the network."""
+    if sender is not None and uses_threads(sender):
+        configure_pool(int(getattr(sender, "concurrency", 0) or 1) + 2)
 
 
 @worker_init.connect
