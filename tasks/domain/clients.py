@@ -53,7 +53,7 @@ def state_redis(settings: Settings) -> redis.Redis | None:
     in-memory broker, which has no Redis)."""
     if settings.redis_url is None and settings.broker_url.startswith("memory://"):
         return None
-    return _redis_for(settings.budget_redis_url)
+    return redis_client(settings.budget_redis_url)
 
 
 def _make_budget(settings: Settings) -> GraphBudget:
