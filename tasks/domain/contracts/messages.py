@@ -97,6 +97,10 @@ class PageReport(BaseModel):
     top_posts: list[TopPost]
     anomalies: list[AnomalyEntry]
     missing: Missing
+    breakdowns: dict[str, dict[date, Any]] = Field(
+        default_factory=dict,
+        description="Metrics Graph sent as objects (a breakdown, e.g. by type), not totalled: "
+                    "{metric: {measured day: the object as Graph sent it}}.")
 
 
 class Period(BaseModel):
