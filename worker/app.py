@@ -105,10 +105,11 @@ def make_app() -> Celery:
         beat_schedule=beat_schedule(settings),
         # Beat's bookkeeping file lives outside the working tree (and the image's code directory).
         beat_schedule_filename=settings.beat_schedule_file,
-        # Task events (received, started, succeeded, failed, retried) from workers and task-sent from
-        # every producer, so Flower and `celery events` see the pipeline without extra flags. Over
-        # Redis they are pub/sub: with nobody listening they cost one PUBLISH each and pile up nowhere.
-        worker_send_task_events=True,
+        # Task events (received, started, succeeded...) cost a worker three Redis PUBLISHes per task, a
+        # quarter of a publish's CPU, so workers start without them (SOCIALCAL_TASK_EVENTS=on turns
+        # them on); Flower turns them on by itself while it runs (it broadcasts ``enable_events``
+        # every 5 s: flower/events.py), so it still shows every task. Producers send task-sent.
+        worker_send_task_events=settings.task_events,
         task_send_sent_event=True,
     )
     if settings.broker_url.startswith(("redis://", "rediss://")):

@@ -48,6 +48,10 @@ class Settings:
     # Whether a worker, once ready, re-sends what dead workers held (leases as they expire, lost
     # wake-ups); off only for tests that show the dispatch_due backstop on its own.
     recover_on_start: bool = True
+    # Whether workers send Celery task events from the start. Off by default: three events per task
+    # cost about a quarter of a publish worker's CPU, and Flower switches them on by itself while it
+    # runs (it broadcasts enable_events every 5 s), so nothing is lost when nobody watches.
+    task_events: bool = False
     # Claims of one post before it is failed for good (a bug or a poison post must not loop forever).
     max_publish_attempts: int = 25
     # An approved post whose wake-up was due this long ago and is still approved is assumed lost from
@@ -115,6 +119,7 @@ class Settings:
             publish_lease_seconds=reader.number("SOCIALCAL_PUBLISH_LEASE_SECONDS", defaults.publish_lease_seconds,
                                                 int, minimum=5),
             recover_on_start=reader.flag("SOCIALCAL_RECOVER_ON_START", defaults.recover_on_start),
+            task_events=reader.flag("SOCIALCAL_TASK_EVENTS", defaults.task_events),
             max_publish_attempts=reader.number("SOCIALCAL_MAX_PUBLISH_ATTEMPTS", defaults.max_publish_attempts,
                                                int, minimum=1),
             redispatch_after_seconds=reader.number("SOCIALCAL_REDISPATCH_AFTER_SECONDS",
