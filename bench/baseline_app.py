@@ -8,7 +8,7 @@ Page — written plainly by hand, without the gate, the audit rows, the in-fligh
 logging. It runs in the same worker processes, on the same pool and queue (``publish``), with the
 same app settings (late acks, task events, the guarded transport), so pipeline ÷ baseline is what
 the product's own code costs on top of its round trips. Started as
-``python -m celery -A bench.baseline_app:app worker --pool threads -Q publish,default``.
+``python -m celery -A bench.baseline_app:app worker --pool threads -Q publish``.
 """
 
 from __future__ import annotations

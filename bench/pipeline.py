@@ -187,7 +187,7 @@ def run_baseline(batch: Batch, workers: common.Workers, redis: Any) -> dict[str,
     run_id = uuid.uuid4().hex
     key = counter_key(run_id)
     control = dict(destination=workers.node_names, reply=True, timeout=10)
-    queues = (Queue.PUBLISH.value, Queue.DEFAULT.value)
+    queues = (Queue.PUBLISH.value,)
     for queue in queues:
         product_app.control.cancel_consumer(queue, **control)
     for post_id, _h, message, _page in batch.posts:
@@ -234,9 +234,7 @@ def run_pipeline(batch: Batch, sandbox: common.Sandbox, workers: common.Workers,
     bench_cpu0 = common.process_cpu_seconds()
     control = dict(destination=workers.node_names, reply=True, timeout=10)
     if drain:
-        # Both queues: a worker still listening on one queue sits in a blocking BRPOP on it and would
-        # pick up the re-added queue only when that times out (up to a second), not at once.
-        for queue in (Queue.PUBLISH.value, Queue.DEFAULT.value):
+        for queue in (Queue.PUBLISH.value,):
             product_app.control.cancel_consumer(queue, **control)
     started = time.time()
     if paced_rate or approvers <= 1:
@@ -257,7 +255,7 @@ def run_pipeline(batch: Batch, sandbox: common.Sandbox, workers: common.Workers,
         cpu0, busy0 = workers.cpu_seconds(), machine_busy()
         sandbox_cpu0 = common.process_cpu_seconds(sandbox._proc.pid) if sandbox._proc else None
         resumed = time.time()
-        for queue in (Queue.PUBLISH.value, Queue.DEFAULT.value):
+        for queue in (Queue.PUBLISH.value,):
             product_app.control.add_consumer(queue, **control)
 
     queues = [Queue.PUBLISH.value, Queue.DEFAULT.value]
@@ -668,7 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     redis = common.redis_client()
     concurrency = 1 if args.pool == "solo" else args.concurrency
     # socialcal's app plus the same-work baseline task (bench/baseline_app.py): one set of workers.
-    pipeline_workers = common.Workers("bench.baseline_app:app", ["publish", "default"], env, args.workers, log_dir,
+    # They consume the publish queue only, as `socialcal worker` and compose's worker-publish do.
+    pipeline_workers = common.Workers("bench.baseline_app:app", ["publish"], env, args.workers, log_dir,
                                       "pipe", loglevel=args.log_level, pool=args.pool, concurrency=concurrency)
     runs: list[dict[str, Any]] = []
     if args.profile_only:
