@@ -32,11 +32,11 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from graph.client import GraphClient
+from graph.client import GraphClient, PhotoResult
 from graph.errors import Ambiguous, GraphError, InvalidRequest, RateLimited
 from models import FailedJob, Integration, PostStatus, SocialPost, utcnow
 from models.db import run_transaction, transaction
-from tasks.domain import publish_store
+from tasks.domain import album_uploads, publish_store
 from tasks.domain.claim import GateRefused, approval_problem, claim, status_problem
 from tasks.domain.clients import client_for_integration
 from tasks.domain.events import record_event, record_post_event
@@ -341,16 +341,16 @@ class Publisher:
         if "post_id" in self.snap.graph_ids:
             return str(self.snap.graph_ids["post_id"])
         photos: dict[str, Any] = dict(self.snap.graph_ids.get("photos") or {})
-        for index, media in enumerate(self.snap.media):
-            stored = photos.get(str(index))
-            if stored and time.time() - stored["at"] < PHOTO_REUSE_LIMIT.total_seconds():
-                continue
-            # Unpublished photos are not on the Page: an unknown outcome here is simply uploaded again.
-            result = self.client.upload_photo(self.snap.integration.page_id, media["url"],
-                                              alt_text=media.get("alt_text"), published=False,
-                                              temporary=scheduled_at is not None)
+
+        def uploaded(index: int, result: PhotoResult) -> None:
             photos[str(index)] = {"id": result.id, "at": time.time()}
-            self._landed("photos", dict(photos))
+            self._landed("photos", dict(photos))  # each id stored the moment it returns
+
+        # All at once (tasks.domain.album_uploads). Unpublished photos are not on the Page: an unknown
+        # outcome here is simply uploaded again.
+        missing = album_uploads.photos_to_upload(self.snap.media, photos, PHOTO_REUSE_LIMIT.total_seconds())
+        album_uploads.upload_photos(self.client, self.snap.integration.page_id, self.snap.media, missing,
+                                    temporary=scheduled_at is not None, on_uploaded=uploaded)
         media_ids = [photos[str(i)]["id"] for i in range(len(self.snap.media))]
         try:
             with self._in_flight("feed"):
