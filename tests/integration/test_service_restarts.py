@@ -3,9 +3,10 @@
 Each test runs its own server (``tests.support.own_services``) on a free port and points only its own
 workers at it; the shared Redis and PostgreSQL are never touched. While a backlog of approved posts
 drains through real workers, the server is stopped and started again. Workers must reconnect by
-themselves (PostgreSQL: the pool's pre-ping and the task retry on a lost database; Redis: Celery's
-broker reconnection, redis-py's reconnect for the call budget), and at the end every approved post is
-on the sandbox Page exactly once, with one ``scheduled`` event each: no transaction cut by the restart
+themselves (PostgreSQL: the pool's invalidation on a disconnect, its ping of idle connections, the
+publisher's one retry of a transaction the restart cut before its commit and the task retry on a lost
+database; Redis: Celery's broker reconnection, redis-py's reconnect for the call budget), and at the
+end every approved post is on the sandbox Page exactly once, with one ``scheduled`` event each: no transaction cut by the restart
 left half of itself behind.
 """
 
