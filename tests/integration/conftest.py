@@ -7,6 +7,7 @@ process, at it.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -45,8 +46,11 @@ def own_broker_app(own_redis: OwnRedis, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[OwnPostgres]:
-    server = OwnPostgres(tmp_path / "pg").init().start()
+def own_postgres() -> Iterator[OwnPostgres]:
+    # Not under tmp_path: the cluster runs as the postgres user, and every pytest session that starts
+    # resets /tmp/pytest-of-<user> to 0700 (pytest's own safety check), which would lock it out of
+    # its data directory halfway through a test whenever two pytest sessions share the machine.
+    server = OwnPostgres(Path(tempfile.mkdtemp(prefix="socialcal-pg-"))).init().start()
     yield server
     dispose_engines()
     server.destroy()

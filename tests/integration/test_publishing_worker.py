@@ -213,14 +213,15 @@ def test_a_publish_message_for_a_post_cancelled_after_approval_sends_nothing(pag
     cancellation left it."""
     post_id = write_post(page["tenant_id"], "cancelled after approval")
     approve_post(post_id)  # its publish message waits on the `publish` queue: no worker reads it yet
-    # No start-up recovery: it would re-send the approved post's wake-up, a third message.
+    # Start-up recovery off: it would re-send the approved post's wake-up, a third message; this test
+    # is about the two stale ones.
     workers.start(queues=("default",), name="ops", SOCIALCAL_RECOVER_ON_START="off")
     app.send_task("publishing.cancel_post", args=[post_id], queue="default")  # overtakes the waiting message
     wait_for(_status(post_id, PostStatus.CANCELLED), 20, what="cancelled")
     before = row_values(post_id)
     assert before["due_at"] is None and sandbox.stats()["total_calls"] == 0
 
-    workers.start(queues=("publish",), name="publisher")
+    workers.start(queues=("publish",), name="publisher", SOCIALCAL_RECOVER_ON_START="off")
     app.send_task("publishing.publish_post", args=[post_id])  # a replayed copy as well
     wait_for(lambda: len(task_runs(workers.logs(), "publishing.publish_post", post_id)) == 2
              and settled(workers.logs(), redis_client), 30, what="both publish messages to have run")
