@@ -100,3 +100,25 @@ def next_link(body: Mapping[str, Any]) -> str | None:
     return link if isinstance(link, str) and link.startswith(("https://", "http://")) else None
 
 
+def absolute_permalink(value: Any) -> str | None:
+    """Meta's ``permalink_url`` as an https URL: video permalinks come as a path (``/{page}/videos/{id}/``)."""
+    text = text_or_none(value)
+    if text is None:
+        return None
+    if text.startswith("https://"):
+        return text
+    if text.startswith("/") and not text.startswith("//"):
+        return "https://www.facebook.com" + text
+    return None
+
+
+def is_page_post_id(value: str) -> bool:
+    """A Page post id is ``{page-id}_{post-id}``; a bare id is a photo, a video or something else."""
+    page, sep, post = str(value).partition("_")
+    return bool(sep and page and post)
+
+
+def confirmed(body: Mapping[str, Any], what: str) -> None:
+    """Graph confirms an update or a Reel phase with ``{"success": true}``; anything else is not a yes."""
+    if body.get("success") is not True:
+        raise Transient(f"Graph did not confirm {what} (answer without success: true)")

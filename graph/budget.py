@@ -1,64 +1,81 @@
-"""One shared Graph call budget per Page token, held in Redis, plus pauses that follow Meta's limits.
+"""One shared Graph call budget per Page, held in Redis, plus pauses that follow Meta's limits.
 
-Every worker process on every machine draws from the same budget (DESIGN.md rule 5), so the
-state lives in Redis and every decision is one Lua script (one round trip, atomic: two workers can
-never both take the last call).
+Which limit applies. Calls made with a Page access token count against the Page's Business Use Case
+limit: 4,800 calls x the Page's engaged users per **rolling 24 h**, per Page, shared by every app and
+token for that Page (developers.facebook.com/docs/graph-api/overview/rate-limiting, "Pages"; and
+developers.facebook.com/blog/post/2016/06/16/page-level-rate-limits/: "a 24-hour sliding window ...
+4,800 calls per engaged user per 24 hours for any given Page"). So the budget is keyed by the **Page**
+(``CallInfo.scope_id``), not by the token: a reconnected Page (new token) or a Page connected by two
+tenants still has one allowance. A call with no Page (a user token listing ``/me/accounts``) draws
+from its token's budget. ``graph_calls_per_hour`` is the operator's ceiling per Page, per hour: the
+window holds ``C = 24 x graph_calls_per_hour`` calls (4,800 at the default, Meta's figure for one
+engaged user, the floor). Every worker process on every machine draws from the same budget
+(DESIGN.md rule 5), so the state lives in Redis and every decision is one Lua script (one round trip
+per Graph call, atomic: two workers can never both take the last call).
 
-Algorithm — a sliding-window log with GCRA pacing
--------------------------------------------------
-Three checks run in one script for each call, after the pause check below:
+Algorithm — a sliding-window log with usage-dependent pacing
+-------------------------------------------------------------
+For each call, after the pause check below:
 
-1. **Rolling window (the hard cap).** A sorted set per token holds the time of every call made in
-   the last ``W`` seconds; a call is refused while ``C`` calls are already in it. ``C`` is
-   ``graph_calls_per_hour`` and ``W`` is ``graph_budget_window_seconds`` (an hour, shrinkable for
-   tests and benchmarks) plus a small guard (1% of the window, at most 1 s). Meta counts over a
-   *rolling* window, so a token bucket of capacity ``C`` (which may spend ``2C`` in one window:
-   a full bucket plus its refill) or a fixed window (``2C`` across a boundary) would overshoot;
-   the log cannot. The guard absorbs the milliseconds between taking a call here and Meta
-   receiving it, and small clock differences between workers.
-2. **Pacing (smooth, not bursty).** A GCRA (the "virtual scheduling" form of a token bucket)
-   spaces calls ``T = W / C`` apart and tolerates a burst of ``B = max(1, C // 20)`` calls, so a
-   backlog drains at a steady rate instead of spending the hour in its first second (Meta's code
-   613/1996 punishes "inconsistent request volume"). The state is one number, the theoretical
-   arrival time (TAT).
-3. **Priority.** Publishing may use the whole window. Insights may draw only while the window still
-   holds more than ``(1 - insights_budget_share)`` of ``C`` — i.e. only while fewer than
-   ``L = floor(share * C)`` calls (at least 1 when the share is above 0) were made in the window —
-   so publishing always has ``C - L`` calls in reserve and, once it is busy, insights waits. Insights
-   also has its own GCRA at ``L`` per window, so that its share is spread out too rather than spent
-   in one run followed by silence.
+1. **Rolling window (the hard cap).** A sorted set per Page holds the time of every call made in
+   the last ``W`` seconds (``graph_budget_window_seconds``, 24 h; tests shrink it to compress time,
+   plus a guard of 1% of the window, at most 1 s); a call is refused while ``C`` calls are already
+   in it. Meta counts over a *rolling* window, so a token bucket or a fixed window would overshoot;
+   the log cannot.
+2. **Pacing only as usage climbs.** Meta asks callers to "spread out queries evenly between two time
+   intervals to avoid sending traffic in spikes" and to "use the rate limiting header to
+   dynamically balance your call volume" (rate-limiting guide, best practices); code 613 subcode
+   1996 ("inconsistent request volume") is how it punishes spikes. A GCRA (the virtual-scheduling
+   form of a token bucket) spaces calls ``s(u)`` apart, where ``u`` is the share of the window
+   already used: ``s = 0`` while ``u < p`` (``budget_pacing_from``, 0.5) — an approve-all goes out at
+   once, a few dozen calls in a window of thousands is no spike — and above it
+   ``s = (W / C) * (u - p) / (1 - p)``, rising to the steady rate ``W / C`` (one call per 18 s at the
+   default) as the window fills, so a Page that keeps calling converges on an even stream and never
+   meets the hard cap in a burst. The burst tolerated at the current spacing shrinks the same way,
+   from ``BURST`` calls at ``u = p`` to one near a full window.
+3. **Priority.** Publishing may fill the whole window. Insights may draw only while the window holds
+   fewer than ``L = floor(share x C)`` calls (``insights_budget_share``), so publishing always has
+   ``C - L`` in reserve; insights is paced by the same rule over its own share (its own TAT).
 
-A refusal returns the earliest time at which every failed check would pass (the latest of them), so
-the task is retried then instead of sleeping in the worker.
+A refusal returns the earliest time at which every failed check would pass, so the task is retried
+then instead of sleeping in the worker.
 
 Pauses
 ------
 ``pause(scope, until, reason)`` stops every call for a scope: ``"token:<token_key>"``,
-``"page:<page_id>"`` or ``"app"``. The acquire script checks the token's, its Page's and the app's
-pauses before anything else, so a paused scope sends nothing from any worker. A pause is only ever
-lengthened, never shortened, by a later one. ``BudgetHooks.after_call`` sets pauses from:
+``"page:<page_id>"`` or ``"app"``. The acquire script checks the app's, the token's and its Page's
+pauses first, so a paused Page sends nothing from any worker, whichever token or tenant. A pause is
+only ever lengthened, never shortened. ``BudgetHooks.after_call`` sets pauses from:
 
-* usage headers at or above ``usage_pause_percent`` — until Meta's
-  ``estimated_time_to_regain_access`` when it gives one; otherwise long enough for the excess to
-  roll out of the window (``W * (percent - threshold + 1) / 100``, i.e. the time for that share of
-  a window to pass), at most ``APP_PAUSE_SECONDS`` (app) / ``PAGE_PAUSE_SECONDS`` (Page);
-* a ``RateLimited`` error — until its ``retry_at``, else a default: app 5 min (codes 4, 341),
-  token 10 min (17, 613), Page 10 min (32, 80000–80014), each at most one window (a rolling
-  window's calls have all rolled off after ``W``); and Page 1 hour for 368/1390008 ("posting
-  too fast": a penalty, not a window). Any other 368 is a ``PolicyBlocked`` (one post's content),
-  not a ``RateLimited``, and pauses nothing: the Page's other posts go on;
-* an ``AuthError`` — the token for 15 minutes, so the tenant's other tasks stop calling with a dead
-  token (the task marks the integration ``needs_reconnect``; a reconnected Page has a new token and
-  so a new, unpaused fingerprint).
+* usage headers (``graph.usage``; invalid values and entries for another object are logged and
+  ignored): a Page reading (``X-Page-Usage``, a ``X-Business-Use-Case-Usage`` entry for the call's
+  Page) with ``estimated_time_to_regain_access`` > 0 pauses the Page until then (minutes); else a
+  reading at or above ``usage_pause_percent`` pauses it long enough for the excess to roll out of
+  *its* window — 24 h for ``type=pages`` and ``X-Page-Usage``, one hour for other BUC types and for
+  ``X-App-Usage`` (the Platform limit's rolling hour, which pauses the app scope) — at most
+  ``PAGE_USAGE_PAUSE_SECONDS`` / ``APP_PAUSE_SECONDS``. Windows other than the budget's shrink with it.
+  A Page reading that our own window explains (no more than ``USAGE_EXPLAINED_MARGIN`` points above
+  the share of the window our calls fill, known from the same call's acquire) pauses nothing: the
+  budget already paces towards that fill, and a pause would only idle a Page Meta is not about to
+  throttle. A reading above it means calls we did not make (another app on the Page) or a lower
+  limit than ours (fewer engaged users): then it pauses;
+* a ``RateLimited`` error — until its ``retry_at``, else a default: app 5 min (codes 4, 341), token
+  10 min (17, 613), Page 10 min (32, 80000–80014), each scaled with a shrunk window; and Page 1 hour
+  for 368/1390008 ("posting too fast", a penalty, not a window);
+* an ``AuthError`` — the token for 15 minutes.
 
-Every key carries a TTL (the window state about two windows, a pause its own length) so nothing
-leaks. Keys name the token only by its fingerprint (``CallInfo.token_key``), never the token. The
-script touches keys of several tokens' scopes (the app pause), so this needs one Redis, not a Redis
-Cluster. Times are epoch seconds from the caller (``now``), so tests can drive the arithmetic;
-workers' clocks are assumed NTP-synchronised (the guard covers milliseconds of skew), and a token's
-clock never runs backwards: a caller whose ``now`` is older than the newest call taken (it read the
-clock, then waited for the CPU) is judged at that newer time, so reordered callers cannot slip an
-extra call into a window.
+Every key carries a TTL (the window state about two windows, a pause its own length). Keys name a
+token only by its fingerprint, never the token. The script touches keys of several scopes, so this
+needs one Redis, not a Redis Cluster. Times are epoch seconds from the caller (``now``); a budget's
+clock never runs backwards (a caller whose ``now`` is older than the newest call taken is judged at
+that newer time).
+
+Reels
+-----
+Meta limits API-published Reels to 30 per Page per 24 h moving period
+(developers.facebook.com/docs/video-api/guides/reels-publishing, "Limitations"). ``reserve_reel``
+takes one of those slots for a Page (one small script, only before a Reel upload starts), so a Reel
+that would be refused waits, approved, instead of being uploaded and then stuck unpublished.
 """
 
 from __future__ import annotations
@@ -68,7 +85,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import redis
 
@@ -82,7 +99,7 @@ from graph.errors import (
     RateLimited,
     Transient,
 )
-from graph.usage import PERCENT_FIELDS, Usage
+from graph.usage import PAGES_TYPE, Usage
 from worker.core.logging import get_logger
 from worker.core.settings import Settings
 
@@ -93,38 +110,37 @@ PRIORITIES: tuple[str, ...] = ("publish", "insights")
 DEFAULT_PREFIX = "socialcal:budget:"
 APP_SCOPE = "app"
 
-# Default pauses when Meta gives no time (seconds). Window-based ones are also capped at one window.
+META_WINDOW_SECONDS = 86400.0  # the Pages BUC window; a shrunk budget window scales the others with it
+PLATFORM_WINDOW_SECONDS = 3600.0  # X-App-Usage and the non-Page BUC types: a rolling hour
+# Default pauses when Meta gives no time (seconds of Meta time: scaled with a shrunk window).
 APP_PAUSE_SECONDS = 300.0  # app limit (4, 341) or X-App-Usage over the threshold
-PAGE_PAUSE_SECONDS = 600.0  # Page / user / BUC limits (17, 32, 613, 80000-80014) or Page usage
-BLOCK_PAUSE_SECONDS = 3600.0  # 368/1390008 "posting too fast": a penalty, not a rolling window
+PAGE_PAUSE_SECONDS = 600.0  # Page / user / BUC limits (17, 32, 613, 80000-80014)
+PAGE_USAGE_PAUSE_SECONDS = 3600.0  # the most a Page usage reading over the threshold pauses for
+# Penalties, not windows: real seconds whatever the window.
+BLOCK_PAUSE_SECONDS = 3600.0  # 368/1390008 "posting too fast"
 AUTH_PAUSE_SECONDS = 900.0  # dead token: stop the tenant's other tasks until someone reconnects
 MAX_PAUSE_SECONDS = 86400.0  # never trust an estimate beyond a day
 GUARD_FRACTION = 0.01
 GUARD_MAX_SECONDS = 1.0
-BURST_DIVISOR = 20
+BURST = 10  # calls tolerated at once at the current spacing once pacing has begun
+USAGE_EXPLAINED_MARGIN = 5.0  # percentage points of a Page reading our own window may account for
+HOURS_PER_WINDOW = 24
 
 # KEYS[1] pacing hash, KEYS[2] window log, KEYS[3..] pause hashes (app, token, Page).
-# ARGV: now, priority, capacity, window, interval, tolerance, insights_limit, insights_interval,
-#       insights_tolerance, member, ttl.
-# Returns {allowed 0|1, retry_at, why, detail}; numbers go back as strings because Redis truncates
-# Lua numbers to integers.
+# ARGV: now, priority, capacity, window, pacing_from, burst, insights_limit, member, ttl.
+# Returns {allowed 0|1, retry_at, why, detail, count}; numbers go back as strings because Redis
+# truncates Lua numbers to integers.
 _ACQUIRE_LUA = """
 local function fmt(x) return string.format('%.6f', x) end
 local state = redis.call('HMGET', KEYS[1], 'tat', 'tat_insights', 'clock')
--- A token's clock never runs backwards: a caller whose 'now' is older than a call already taken
--- (it read its clock, then waited for the CPU or the network) is judged at the newest time seen.
 local now = math.max(tonumber(ARGV[1]), tonumber(state[3]) or 0)
 local insights = ARGV[2] == 'insights'
 local capacity = tonumber(ARGV[3])
 local window = tonumber(ARGV[4])
-local interval = tonumber(ARGV[5])
-local tolerance = tonumber(ARGV[6])
+local from = tonumber(ARGV[5])
+local burst = tonumber(ARGV[6])
 local insights_limit = tonumber(ARGV[7])
-local insights_interval = tonumber(ARGV[8])
-local insights_tolerance = tonumber(ARGV[9])
 
--- Times travel as '%.6f' strings, so a check that passes within EPS counts as passed; otherwise a
--- rounding error could refuse a call that arrives exactly at the retry_at it was given.
 local EPS = 0.00001
 local retry_at = now
 local why = 'ok'
@@ -135,6 +151,18 @@ local function later(at, reason, extra)
     why = reason
     detail = extra or ''
   end
+end
+
+-- spacing and tolerance for 'used' calls of 'full': none below the pacing threshold, then rising
+-- linearly to window / full (the steady rate) as the window fills; the burst shrinks likewise.
+local function pace(used, full)
+  if full < 1 then return 0, 0 end
+  local u = used / full
+  if u < from or from >= 1 then return 0, 0 end
+  local f = math.min(1, (u - from) / (1 - from))
+  local spacing = (window / full) * f
+  local b = math.max(1, math.floor(burst * (1 - f) + 0.5))
+  return spacing, (b - 1) * spacing
 end
 
 -- 1. pauses of the app, the token and its Page
@@ -160,29 +188,33 @@ elseif count >= limit then
   later(tonumber(entry[2]) + window, reason, '')
 end
 
--- 3. pacing (GCRA): conforming when now >= TAT - tolerance
+-- 3. pacing (GCRA, spacing from the window's fill): conforming when now >= TAT - tolerance
+local spacing, tolerance = pace(count, capacity)
 local tat = math.max(tonumber(state[1]) or now, now)
-later(tat - tolerance, 'rate', '')
+later(tat - tolerance, 'rate', fmt(spacing))
 local tat_insights = now
+local spacing_insights = 0
 if insights then
+  local tol_insights
+  spacing_insights, tol_insights = pace(count, insights_limit)
   tat_insights = math.max(tonumber(state[2]) or now, now)
-  later(tat_insights - insights_tolerance, 'rate', '')
+  later(tat_insights - tol_insights, 'rate', fmt(spacing_insights))
 end
 
 if retry_at > now + EPS then
-  return {0, fmt(retry_at), why, detail}
+  return {0, fmt(retry_at), why, detail, count}
 end
 
-local ttl = tonumber(ARGV[11])
+local ttl = tonumber(ARGV[9])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now - window + EPS))
-redis.call('ZADD', KEYS[2], fmt(now), ARGV[10])
-redis.call('HSET', KEYS[1], 'tat', fmt(tat + interval), 'clock', fmt(now))
+redis.call('ZADD', KEYS[2], fmt(now), ARGV[8])
+redis.call('HSET', KEYS[1], 'tat', fmt(tat + spacing), 'clock', fmt(now))
 if insights then
-  redis.call('HSET', KEYS[1], 'tat_insights', fmt(tat_insights + insights_interval))
+  redis.call('HSET', KEYS[1], 'tat_insights', fmt(tat_insights + spacing_insights))
 end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
-return {1, fmt(now), 'ok', ''}
+return {1, fmt(now), 'ok', '', count + 1}
 """
 
 # KEYS[1] pause hash; ARGV: now, until, reason. Lengthens, never shortens; returns the pause end.
@@ -201,18 +233,36 @@ redis.call('EXPIRE', KEYS[1], math.ceil(ends - now) + 1)
 return string.format('%.6f', ends)
 """
 
+# KEYS[1] the Page's Reel log; ARGV: now, limit, window, member. Takes a slot, or says when one frees.
+_REEL_LUA = """
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now - window))
+local count = redis.call('ZCARD', KEYS[1])
+if count >= limit then
+  if limit < 1 then return {0, string.format('%.6f', now + window), count} end
+  local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  return {0, string.format('%.6f', tonumber(oldest[2]) + window), count}
+end
+redis.call('ZADD', KEYS[1], string.format('%.6f', now), ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
+return {1, string.format('%.6f', now), count + 1}
+"""
+
 
 @dataclass(frozen=True)
 class Decision:
     """The answer to one ``acquire``: refused until ``retry_at`` (epoch seconds), or allowed.
 
-    When allowed, ``retry_at`` is the time the call was counted at: the caller's ``now``, or the
-    token's newest call time if that is later (a token's clock never runs backwards).
+    When allowed, ``retry_at`` is the time the call was counted at. ``in_window`` is the number of
+    calls in the window after this decision.
     """
 
     allowed: bool
     retry_at: float
     reason: str = "ok"
+    in_window: int = 0
 
 
 @dataclass(frozen=True)
@@ -228,34 +278,32 @@ class Pause:
 class BudgetShape:
     """The numbers the script needs, derived once from settings (see the module docstring)."""
 
-    capacity: int
+    capacity: int  # C = 24 x graph_calls_per_hour
     window: float  # W plus the guard
-    interval: float  # T = window / capacity
-    tolerance: float  # (B - 1) * T
+    pacing_from: float
+    burst: int
     insights_limit: int  # L = floor(share * C), at least 1 when share > 0
-    insights_interval: float
-    insights_tolerance: float
     ttl: int
+    scale: float  # W / 24 h: how much a shrunk window compresses Meta's time
+
+    @property
+    def interval(self) -> float:
+        """The steady spacing W / C that a full window converges on."""
+        return self.window / self.capacity
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "BudgetShape":
-        capacity = int(settings.graph_calls_per_hour)
+        capacity = HOURS_PER_WINDOW * int(settings.graph_calls_per_hour)
         base = float(settings.graph_budget_window_seconds)
         window = base + min(GUARD_MAX_SECONDS, base * GUARD_FRACTION)
-        interval = window / capacity
-        burst = max(1, capacity // BURST_DIVISOR)
         share = float(settings.insights_budget_share)
         insights_limit = min(capacity, math.floor(share * capacity + 1e-9))
         if share > 0:
             insights_limit = max(1, insights_limit)
-        insights_interval = window / max(1, insights_limit)
-        insights_burst = max(1, insights_limit // BURST_DIVISOR)
-        tolerance = (burst - 1) * interval
-        insights_tolerance = (insights_burst - 1) * insights_interval
-        # Long enough to outlive every logged call and every future TAT, so dropping the keys loses nothing.
-        ttl = math.ceil(window + max(tolerance + interval, insights_tolerance + insights_interval)) + 1
-        return cls(capacity, window, interval, tolerance, insights_limit, insights_interval,
-                   insights_tolerance, ttl)
+        # Long enough to outlive every logged call and every future TAT (at most BURST spacings ahead).
+        ttl = math.ceil(window * 2 + (BURST + 1) * window / max(1, insights_limit)) + 1
+        return cls(capacity, window, float(settings.budget_pacing_from), BURST, insights_limit, ttl,
+                   base / META_WINDOW_SECONDS)
 
 
 def token_scope(token_key: str) -> str:
@@ -264,6 +312,11 @@ def token_scope(token_key: str) -> str:
 
 def page_scope(page_id: str) -> str:
     return f"page:{page_id}"
+
+
+def budget_key(token_key: str, scope_id: str | None) -> str:
+    """Whose window a call draws from: its Page's, else (no Page) its token's."""
+    return page_scope(scope_id) if scope_id else token_scope(token_key)
 
 
 def _valid_scope(scope: str) -> bool:
@@ -281,22 +334,8 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _percent(entry: Mapping[str, Any] | None) -> float | None:
-    """The highest of call_count / total_time / total_cputime in one usage entry, None if unknown."""
-    if not entry:
-        return None
-    values = [float(v) for name in PERCENT_FIELDS
-              if isinstance(v := entry.get(name), (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
-    return max(values) if values else None
-
-
-def _highest(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return max(known) if known else None
-
-
 class GraphBudget:
-    """The shared budget and pause state of every token, in one Redis."""
+    """The shared budget and pause state of every Page (and token), in one Redis."""
 
     def __init__(self, redis_client: redis.Redis, settings: Settings, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.redis = redis_client
@@ -306,17 +345,21 @@ class GraphBudget:
         # register_script runs EVALSHA and re-loads the script on NOSCRIPT (e.g. after a Redis restart).
         self._acquire = redis_client.register_script(_ACQUIRE_LUA)
         self._pause = redis_client.register_script(_PAUSE_LUA)
+        self._reel = redis_client.register_script(_REEL_LUA)
 
     # ----------------------------------------------------------------------------- keys
 
-    def _pace_key(self, token_key: str) -> str:
-        return f"{self.prefix}token:{token_key}:pace"
+    def _pace_key(self, key: str) -> str:
+        return f"{self.prefix}{key}:pace"
 
-    def _log_key(self, token_key: str) -> str:
-        return f"{self.prefix}token:{token_key}:window"
+    def _log_key(self, key: str) -> str:
+        return f"{self.prefix}{key}:window"
 
     def _pause_key(self, scope: str) -> str:
         return f"{self.prefix}pause:{scope}"
+
+    def _reel_key(self, page_id: str) -> str:
+        return f"{self.prefix}page:{page_id}:reels"
 
     @staticmethod
     def scopes_for(token_key: str, scope_id: str | None = None) -> list[str]:
@@ -330,7 +373,7 @@ class GraphBudget:
 
     def acquire(self, token_key: str, priority: Priority = "publish", now: float | None = None, *,
                 scope_id: str | None = None) -> Decision:
-        """Take one call from ``token_key``'s budget, or say when to come back. One round trip."""
+        """Take one call from the Page's (else the token's) budget, or say when to come back. One round trip."""
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}, got {priority!r}")
         if not token_key:
@@ -338,15 +381,16 @@ class GraphBudget:
         now = time.time() if now is None else float(now)
         shape = self.shape
         scopes = self.scopes_for(token_key, scope_id)
-        keys = [self._pace_key(token_key), self._log_key(token_key), *(self._pause_key(s) for s in scopes)]
-        args = [now, priority, shape.capacity, shape.window, shape.interval, shape.tolerance,
-                shape.insights_limit, shape.insights_interval, shape.insights_tolerance, uuid.uuid4().hex,
-                shape.ttl]
-        allowed, retry_at, why, detail = self._acquire(keys=keys, args=args)
+        key = budget_key(token_key, scope_id)
+        keys = [self._pace_key(key), self._log_key(key), *(self._pause_key(s) for s in scopes)]
+        args = [now, priority, shape.capacity, shape.window, shape.pacing_from, shape.burst,
+                shape.insights_limit, uuid.uuid4().hex, shape.ttl]
+        allowed, retry_at, why, detail, count = self._acquire(keys=keys, args=args)
         retry = float(_text(retry_at))
         if int(allowed) == 1:
-            return Decision(True, retry)  # the time the call was taken (never before a call already taken)
-        return Decision(False, retry, self._explain(_text(why), _text(detail), scopes, retry, priority))
+            return Decision(True, retry, in_window=int(count))
+        return Decision(False, retry, self._explain(_text(why), _text(detail), scopes, retry, priority),
+                        in_window=int(count))
 
     def _explain(self, why: str, detail: str, scopes: list[str], retry_at: float, priority: str) -> str:
         shape = self.shape
@@ -359,7 +403,28 @@ class GraphBudget:
         if why == "share":
             return (f"insights may use {shape.insights_limit} of {shape.capacity} calls per window; "
                     "the rest is kept for publishing")
-        return f"{priority} calls are paced (one every {shape.interval:.2f}s); next at {_iso(retry_at)}"
+        spacing = float(detail or 0)
+        return (f"{priority} calls are paced as the window fills (one every {spacing:.2f}s now); "
+                f"next at {_iso(retry_at)}")
+
+    # ----------------------------------------------------------------------------- Reels
+
+    def reserve_reel(self, page_id: str, now: float | None = None) -> Decision:
+        """Take one of the Page's API-published Reel slots in the rolling window, or say when one frees."""
+        now = time.time() if now is None else float(now)
+        limit = int(self.settings.reels_per_window)
+        allowed, at, count = self._reel(keys=[self._reel_key(page_id)],
+                                        args=[now, limit, self.shape.window, uuid.uuid4().hex])
+        retry = float(_text(at))
+        if int(allowed) == 1:
+            return Decision(True, retry, in_window=int(count))
+        return Decision(False, retry, f"the Page has published {limit} Reels through the API in the last "
+                        f"{self.shape.window / 3600:g} h (Meta's limit); the next slot opens at {_iso(retry)}",
+                        in_window=int(count))
+
+    def reels_in_window(self, page_id: str, now: float | None = None) -> int:
+        now = time.time() if now is None else float(now)
+        return int(self.redis.zcount(self._reel_key(page_id), f"({now - self.shape.window}", "+inf"))
 
     # ----------------------------------------------------------------------------- pauses
 
@@ -385,13 +450,28 @@ class GraphBudget:
         ends = float(_text(raw)) if raw is not None else None
         return ends if ends is not None and ends > now else None
 
+    def pauses_in_force(self, scopes: list[str], now: float | None = None) -> dict[str, dict[str, Any]]:
+        """Every pause still running among ``scopes``, with its end and reason (one round trip)."""
+        now = time.time() if now is None else float(now)
+        pipe = self.redis.pipeline(transaction=False)
+        for scope in scopes:
+            pipe.hmget(self._pause_key(scope), "until", "reason")
+        found = {}
+        for scope, (ends, reason) in zip(scopes, pipe.execute()):
+            if ends is not None and float(_text(ends)) > now:
+                found[scope] = {"until": float(_text(ends)), "reason": _text(reason) if reason else ""}
+        return found
+
     # ----------------------------------------------------------------------------- usage and errors
 
     def pauses_for(self, token_key: str, scope_id: str | None, usage: Usage | None,
-                   error: BaseException | None, now: float) -> list[Pause]:
-        """What one response says to pause (pure: no Redis), from its usage headers and its error."""
+                   error: BaseException | None, now: float, *, path: str = "",
+                   own_percent: float | None = None) -> list[Pause]:
+        """What one response says to pause (pure: no Redis), from its usage headers and its error.
+
+        ``own_percent``: how full our own window was with this call (from its acquire), if known."""
         page = page_scope(scope_id) if scope_id else token_scope(token_key)
-        pauses = self._usage_pauses(usage, page, now) if usage is not None else []
+        pauses = self._usage_pauses(usage, scope_id, page, now, path, own_percent) if usage is not None else []
         if isinstance(error, RateLimited) and not isinstance(error, BudgetExhausted):
             pauses.append(self._throttle_pause(error, token_key, page, now))
         elif isinstance(error, AuthError):
@@ -400,63 +480,79 @@ class GraphBudget:
         return pauses
 
     def observe(self, token_key: str, scope_id: str | None, usage: Usage | None,
-                error: BaseException | None = None, now: float | None = None) -> list[Pause]:
+                error: BaseException | None = None, now: float | None = None, *, path: str = "",
+                own_percent: float | None = None) -> list[Pause]:
         """Apply the pauses one response calls for; returns them (empty when none)."""
         now = time.time() if now is None else float(now)
-        pauses = self.pauses_for(token_key, scope_id, usage, error, now)
+        pauses = self.pauses_for(token_key, scope_id, usage, error, now, path=path, own_percent=own_percent)
         for item in pauses:
             self.pause(item.scope, item.until, item.reason, now=now)
         return pauses
 
-    def _usage_wait(self, percent: float, cap: float) -> float:
-        """Time for the excess over the threshold (plus 1%) to roll out of the window, at most ``cap``."""
-        excess = percent - float(self.settings.usage_pause_percent) + 1.0
-        return min(cap, float(self.settings.graph_budget_window_seconds) * excess / 100.0)
+    def _scaled(self, seconds: float) -> float:
+        """Meta-time seconds in this budget's (possibly compressed) time."""
+        return seconds * self.shape.scale
 
-    def _usage_pauses(self, usage: Usage, page: str, now: float) -> list[Pause]:
+    def _usage_wait(self, percent: float, window: float, cap: float) -> float:
+        """Time for the excess over the threshold (plus 1%) of ``window`` to roll out, at most ``cap``."""
+        excess = percent - float(self.settings.usage_pause_percent) + 1.0
+        return min(cap, window * excess / 100.0)
+
+    def _usage_pauses(self, usage: Usage, scope_id: str | None, page: str, now: float, path: str,
+                      own_percent: float | None = None) -> list[Pause]:
         threshold = float(self.settings.usage_pause_percent)
+        app, readings = usage.readings(scope_id, path=path)
         pauses: list[Pause] = []
-        app = _percent(usage.app)
-        if app is not None and app >= threshold:
-            pauses.append(Pause(APP_SCOPE, now + self._usage_wait(app, APP_PAUSE_SECONDS), f"app usage {app:g}%"))
-        business = _highest([_percent(entry) for entries in usage.business.values() for entry in entries])
-        page_percent = _highest([_percent(usage.page), business])
-        regain = usage.regain_seconds() or 0.0
-        if regain > 0:
-            pauses.append(Pause(page, now + regain, f"Meta estimates access back in {regain / 60:g} min"))
-        elif page_percent is not None and page_percent >= threshold:
-            pauses.append(Pause(page, now + self._usage_wait(page_percent, PAGE_PAUSE_SECONDS),
-                                f"Page usage {page_percent:g}%"))
+        if app is not None and app.percent is not None and app.percent >= threshold:
+            wait = self._usage_wait(app.percent, self._scaled(PLATFORM_WINDOW_SECONDS), self._scaled(APP_PAUSE_SECONDS))
+            pauses.append(Pause(APP_SCOPE, now + wait, f"app usage {app.percent:g}%"))
+        best: Pause | None = None
+        for reading in readings:
+            if reading.regain_seconds:
+                candidate = Pause(page, now + reading.regain_seconds,
+                                  f"Meta estimates access back in {reading.regain_seconds / 60:g} min ({reading.limit})")
+            elif reading.percent is not None and reading.percent >= threshold:
+                if own_percent is not None and reading.percent <= own_percent + USAGE_EXPLAINED_MARGIN:
+                    continue  # our own calls explain it, and our pacing already answers it
+                window = self.shape.window if reading.limit in ("page", PAGES_TYPE) \
+                    else self._scaled(PLATFORM_WINDOW_SECONDS)
+                wait = self._usage_wait(reading.percent, window, self._scaled(PAGE_USAGE_PAUSE_SECONDS))
+                candidate = Pause(page, now + wait, f"Page usage {reading.percent:g}% ({reading.limit})")
+            else:
+                continue
+            if best is None or candidate.until > best.until:
+                best = candidate
+        if best is not None:
+            pauses.append(best)
         return pauses
 
     def _throttle_pause(self, error: RateLimited, token_key: str, page: str, now: float) -> Pause:
-        window = float(self.settings.graph_budget_window_seconds)
         if error.code == POLICY_BLOCK_CODE and error.subcode == POSTING_TOO_FAST:
             scope, default = page, BLOCK_PAUSE_SECONDS
         elif error.scope == "app":
-            scope, default = APP_SCOPE, min(APP_PAUSE_SECONDS, window)
+            scope, default = APP_SCOPE, self._scaled(APP_PAUSE_SECONDS)
         elif error.scope == "page":
-            scope, default = page, min(PAGE_PAUSE_SECONDS, window)
+            scope, default = page, self._scaled(PAGE_PAUSE_SECONDS)
         else:  # "user" (17), "account" (613) and anything new: the token
-            scope, default = token_scope(token_key), min(PAGE_PAUSE_SECONDS, window)
+            scope, default = token_scope(token_key), self._scaled(PAGE_PAUSE_SECONDS)
         until = error.retry_at if error.retry_at is not None and error.retry_at > now else now + default
         return Pause(scope, until, f"rate limited by Meta (code {error.code})")
 
     # ----------------------------------------------------------------------------- inspection
 
     def peek(self, token_key: str, scope_id: str | None = None, now: float | None = None) -> dict[str, Any]:
-        """The token's state without taking a call (tests, benchmarks, the CLI)."""
+        """The Page's budget state without taking a call (tests, benchmarks, the CLI)."""
         now = time.time() if now is None else float(now)
         shape = self.shape
         scopes = self.scopes_for(token_key, scope_id)
+        key = budget_key(token_key, scope_id)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zcount(self._log_key(token_key), f"({now - shape.window}", "+inf")
-        pipe.hmget(self._pace_key(token_key), "tat", "tat_insights")
+        pipe.zcount(self._log_key(key), f"({now - shape.window}", "+inf")
+        pipe.hget(self._pace_key(key), "tat")
         for scope in scopes:
             pipe.hget(self._pause_key(scope), "until")
-        count, (tat_raw, tat_insights_raw), *pause_raw = pipe.execute()
+        count, tat_raw, *pause_raw = pipe.execute()
         ahead = max(0.0, float(_text(tat_raw)) - now) if tat_raw is not None else 0.0
-        burst = math.floor((shape.tolerance - ahead) / shape.interval + 1e-6) + 1
         paused = {scope: float(_text(raw)) for scope, raw in zip(scopes, pause_raw)
                   if raw is not None and float(_text(raw)) > now}
         return {
@@ -465,8 +561,7 @@ class GraphBudget:
             "calls_in_window": int(count),
             "tokens": max(0, shape.capacity - int(count)),
             "insights_tokens": max(0, shape.insights_limit - int(count)),
-            "burst_tokens": max(0, burst),
-            "next_call_at": now + max(0.0, ahead - shape.tolerance),
+            "paced_ahead_seconds": ahead,
             "paused_until": paused,
         }
 
@@ -475,7 +570,7 @@ class GraphBudget:
         now = time.time() if now is None else float(now)
         pipe = self.redis.pipeline(transaction=False)
         for token_key, scope_id in tokens:
-            pipe.zcount(self._log_key(token_key), f"({now - self.shape.window}", "+inf")
+            pipe.zcount(self._log_key(budget_key(token_key, scope_id)), f"({now - self.shape.window}", "+inf")
             for scope in self.scopes_for(token_key, scope_id):
                 pipe.hget(self._pause_key(scope), "until")
         replies = iter(pipe.execute())
@@ -499,6 +594,7 @@ class BudgetHooks:
             raise ValueError(f"purpose must be one of {PRIORITIES}, got {purpose!r}")
         self.budget = budget
         self.purpose = purpose
+        self._own_percent: float | None = None  # how full the Page's window was with the last call taken
 
     def before_call(self, call: CallInfo) -> None:
         """Raise ``BudgetExhausted`` (nothing is sent) when the budget or a pause refuses the call."""
@@ -508,8 +604,11 @@ class BudgetHooks:
             # Fail closed: without the shared budget no call may leave. Nothing was sent, so Transient.
             raise Transient(f"call budget unavailable ({type(exc).__name__}); nothing was sent") from None
         if not decision.allowed:
+            self._own_percent = None
             raise BudgetExhausted(f"call budget: {decision.reason}", retry_at=decision.retry_at)
+        self._own_percent = 100.0 * decision.in_window / self.budget.shape.capacity if decision.in_window else None
 
     def after_call(self, call: CallInfo, usage: Usage, error: GraphError | None) -> None:
         """Pause the scopes Meta's headers or error say are (nearly) throttled."""
-        self.budget.observe(call.token_key, call.scope_id, usage, error)
+        own, self._own_percent = self._own_percent, None
+        self.budget.observe(call.token_key, call.scope_id, usage, error, path=call.path, own_percent=own)

@@ -38,6 +38,9 @@ from graph.errors import (
 )
 from graph.answers import (
     InsightSeries,
+    absolute_permalink,
+    confirmed,
+    is_page_post_id,
     decode,
     graph_id,
     listed,
@@ -55,7 +58,13 @@ from worker.core.redaction import register_secret
 log = structlog.get_logger(__name__)
 
 SCHEDULED_POST_FIELDS = "id,message,scheduled_publish_time,created_time"
-UNPUBLISHED_POST_FIELDS = "id,message,created_time,is_published"
+# What reconciliation needs of a published post: no engagement expansion, so a page of 100 stays light.
+RECONCILE_POST_FIELDS = "id,message,created_time"
+# A video's own Page post (not {page-id}_{video-id}) and its permalink: SDK AdVideo fields post_id,
+# permalink_url. Meta answers the permalink as a path ("/{page}/videos/{id}/"), made absolute here.
+VIDEO_POST_FIELDS = "post_id,permalink_url"
+# The Page's videos (SDK Page.get_videos, AdVideo fields): maps a reconciled video post to its video id.
+VIDEO_LIST_FIELDS = "id,post_id,description,created_time"
 PUBLISHED_POST_FIELDS = (
     "id,message,created_time,permalink_url,shares,"
     "reactions.summary(true).limit(0),comments.summary(true).limit(0)"
@@ -103,6 +112,14 @@ class PhotoResult:
 
 
 @dataclass(frozen=True)
+class VideoPost:
+    """A video's (or Reel's) Page post, read from the Video node after upload or finish."""
+
+    post_id: str | None  # absent until Meta has made the post (it may lag the upload)
+    permalink_url: str | None
+
+
+@dataclass(frozen=True)
 class ReelStart:
     video_id: str
     upload_url: str
@@ -135,8 +152,18 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _publish_fields(published: bool, scheduled_at: When | None) -> dict[str, Any]:
-    # Graph only accepts scheduled_publish_time together with published=false.
+def _publish_fields(published: bool, scheduled_at: When | None, draft: bool = False) -> dict[str, Any]:
+    """``published`` / ``scheduled_publish_time`` / ``unpublished_content_type`` for a create call.
+
+    Graph only accepts scheduled_publish_time together with published=false. A draft is
+    ``published=false`` with ``unpublished_content_type=DRAFT`` (SDK page.py ``UnpublishedContentType``,
+    accepted by ``create_feed``, ``create_photo`` and ``create_video``): ``published=false`` alone
+    makes an unpublished ads-style post that Business Suite need not list as a draft.
+    """
+    if draft:
+        if scheduled_at is not None or published:
+            raise ValueError("a draft is neither published nor scheduled")
+        return {"published": "false", "unpublished_content_type": "DRAFT"}
     if scheduled_at is not None:
         return {"published": "false", "scheduled_publish_time": unix_seconds(scheduled_at)}
     return {"published": _flag(published)}
@@ -377,15 +404,17 @@ class GraphClient:
         published: bool = True,
         scheduled_at: When | None = None,
         attached_media: Sequence[str] = (),
+        draft: bool = False,
     ) -> str:
-        """Text, link or album post on ``/{page-id}/feed``; returns the post id ``{page}_{post}``.
+        """Text, link, photo or album post on ``/{page-id}/feed``; returns the post id ``{page}_{post}``.
 
-        ``scheduled_at`` implies ``published=false``; ``published=False`` alone makes a platform
-        draft. ``attached_media`` are photo ids uploaded unpublished (see ``upload_photo``).
+        ``scheduled_at`` implies ``published=false``; ``draft=True`` makes a Page draft
+        (``published=false``, ``unpublished_content_type=DRAFT``). ``attached_media`` are photo ids
+        uploaded unpublished (see ``upload_photo``).
         """
         if not (message or link or attached_media):
             raise ValueError("a feed post needs a message, a link or attached media")
-        data: dict[str, Any] = _publish_fields(published, scheduled_at)
+        data: dict[str, Any] = _publish_fields(published and not draft, scheduled_at, draft)
         if message:
             data["message"] = message
         if link:
@@ -417,7 +446,7 @@ class GraphClient:
         if temporary:
             data["temporary"] = "true"
         body = self._call("POST", f"{page_id}/photos", data=data, is_create=True)
-        photo_id = self._created_id(body)
+        photo_id = self._created_id(body)  # the Photo node: it cannot be updated (SDK photo.py has no api_update)
         post_id = graph_id(body.get("post_id"))
         if post_id is None and body.get("post_id") is not None:
             log.warning("graph.malformed_post_id", path=f"/{page_id}/photos", photo_id=photo_id,
@@ -433,14 +462,26 @@ class GraphClient:
         title: str | None = None,
         published: bool = True,
         scheduled_at: When | None = None,
+        draft: bool = False,
     ) -> str:
-        """One video on the video host's ``/{page-id}/videos`` (Graph fetches ``file_url``); returns the video id."""
-        data: dict[str, Any] = {"file_url": file_url, **_publish_fields(published, scheduled_at)}
+        """One video on the video host's ``/{page-id}/videos`` (Graph fetches ``file_url``); returns the
+        video id. Its Page post is read with ``video_post`` (the create answers only ``{"id"}``)."""
+        data: dict[str, Any] = {"file_url": file_url, **_publish_fields(published and not draft, scheduled_at, draft)}
         if description:
             data["description"] = description
         if title:
             data["title"] = title
         return self._created_id(self._call("POST", f"{page_id}/videos", data=data, host="video", is_create=True))
+
+    def video_post(self, video_id: str) -> VideoPost:
+        """The video's own Page post id and permalink (``GET /{video-id}?fields=post_id,permalink_url``)."""
+        body = self._call("GET", str(video_id), params={"fields": VIDEO_POST_FIELDS})
+        return VideoPost(post_id=graph_id(body.get("post_id")), permalink_url=absolute_permalink(body.get("permalink_url")))
+
+    def photo_post_id(self, photo_id: str) -> str | None:
+        """The Page post of a published or scheduled photo (``page_story_id``), when ``/photos`` gave none."""
+        body = self._call("GET", str(photo_id), params={"fields": "page_story_id"})
+        return graph_id(body.get("page_story_id"))
 
     def video_status(self, video_id: str) -> dict[str, Any]:
         """``status`` of a video or Reel (``video_status``, processing phases): poll until ready."""
@@ -457,10 +498,10 @@ class GraphClient:
             raise Transient("Graph answered the Reel start without an upload_url")
         return ReelStart(video_id=video_id, upload_url=upload_url)
 
-    def upload_reel(self, upload_url: str, file_url: str) -> bool:
-        """Reel step 2: have Meta fetch ``file_url`` into the reserved video (repeatable)."""
-        body = self._call("POST", upload_url, headers={"file_url": file_url})
-        return body.get("success") is True
+    def upload_reel(self, upload_url: str, file_url: str) -> None:
+        """Reel step 2: have Meta fetch ``file_url`` into the reserved video (repeatable, so an answer
+        without ``success: true`` is simply transient)."""
+        confirmed(self._call("POST", upload_url, headers={"file_url": file_url}), "the Reel upload")
 
     def finish_reel(
         self,
@@ -470,8 +511,9 @@ class GraphClient:
         video_state: VideoState = "PUBLISHED",
         description: str | None = None,
         scheduled_at: When | None = None,
-    ) -> dict[str, Any]:
-        """Reel step 3: publish, schedule or keep as draft; returns Graph's answer (``success``, maybe ``post_id``)."""
+    ) -> None:
+        """Reel step 3: publish, schedule or keep as draft. Meta answers ``{"success": true}`` only; the
+        Reel's post is read afterwards with ``video_post``. Any other answer leaves the outcome unknown."""
         if (video_state == "SCHEDULED") != (scheduled_at is not None):
             raise ValueError("video_state SCHEDULED goes with scheduled_at, and only it")
         data: dict[str, Any] = {"upload_phase": "finish", "video_id": str(video_id), "video_state": video_state}
@@ -479,20 +521,44 @@ class GraphClient:
             data["description"] = description
         if scheduled_at is not None:
             data["scheduled_publish_time"] = unix_seconds(scheduled_at)
-        return self._call("POST", f"{page_id}/video_reels", data=data, is_create=True)
+        body = self._call("POST", f"{page_id}/video_reels", data=data, is_create=True)
+        if body.get("success") is not True:
+            raise Ambiguous("Graph answered the Reel finish without success: true")
 
     # ----------------------------------------------------------------------------- existing posts
 
-    def publish_post(self, post_id: str) -> bool:
-        """Second phase of live publishing: make an unpublished post visible (repeatable)."""
-        return self._call("POST", str(post_id), data={"is_published": "true"}).get("success") is True
+    @staticmethod
+    def _page_post(post_id: str) -> str:
+        if not is_page_post_id(post_id):
+            # A photo or video id here would reach a node that refuses Page-post parameters (the Photo
+            # node has no update at all, SDK photo.py; the Video node takes description, AdVideo.api_update).
+            raise ValueError(f"{post_id!r} is not a Page post id ({{page-id}}_{{post-id}})")
+        return post_id
 
-    def reschedule_post(self, post_id: str, scheduled_at: When) -> bool:
+    def reschedule_post(self, post_id: str, scheduled_at: When) -> None:
+        """``POST /{page-post-id}`` ``scheduled_publish_time`` (SDK PagePost.api_update), confirmed."""
         data = {"scheduled_publish_time": unix_seconds(scheduled_at)}
-        return self._call("POST", str(post_id), data=data).get("success") is True
+        confirmed(self._call("POST", self._page_post(post_id), data=data), "the new time")
 
-    def update_message(self, post_id: str, message: str) -> bool:
-        return self._call("POST", str(post_id), data={"message": message}).get("success") is True
+    def update_message(self, post_id: str, message: str) -> None:
+        """``POST /{page-post-id}`` ``message`` (SDK PagePost.api_update), confirmed."""
+        confirmed(self._call("POST", self._page_post(post_id), data={"message": message}), "the edit")
+
+    def update_video(self, video_id: str, *, description: str | None = None, scheduled_at: When | None = None,
+                     published: bool | None = None) -> None:
+        """Edit, reschedule or publish a video or Reel on its Video node: ``description``,
+        ``scheduled_publish_time``, ``published`` (SDK AdVideo.api_update; never ``message`` or
+        ``is_published``, which are Page-post parameters). Confirmed by ``{"success": true}``."""
+        data: dict[str, Any] = {}
+        if description is not None:
+            data["description"] = description
+        if scheduled_at is not None:
+            data["scheduled_publish_time"] = unix_seconds(scheduled_at)
+        if published is not None:
+            data["published"] = _flag(published)
+        if not data:
+            raise ValueError("nothing to update on the video")
+        confirmed(self._call("POST", str(video_id), data=data), "the video update")
 
     def delete_post(self, post_id: str) -> bool:
         """True when deleted now, False when it was already gone (so a repeated cancel succeeds)."""
@@ -506,21 +572,21 @@ class GraphClient:
         """Every scheduled post on the Page (unpublished posts never show in ``/feed``): for reconciling."""
         return self._items(f"{page_id}/scheduled_posts", {"fields": SCHEDULED_POST_FIELDS, "limit": 100})
 
-    def list_unpublished_posts(self, page_id: str) -> list[dict[str, Any]]:
-        """Unpublished posts (platform drafts and phase one of live publishing), for reconciling.
-
-        Uses the legacy ``promotable_posts`` edge filtered with ``is_published=false``; unpublished
-        posts appear neither in ``/feed`` nor in ``/scheduled_posts``. If Meta refuses the edge the
-        caller must treat the outcome as unknown rather than send again.
-        """
-        params = {"fields": UNPUBLISHED_POST_FIELDS, "is_published": "false", "limit": 100}
-        return self._items(f"{page_id}/promotable_posts", params, max_pages=5)
+    def list_videos(self, page_id: str, *, since: When | None = None, max_pages: int = 3) -> list[dict[str, Any]]:
+        """The Page's videos newest first (``GET /{page-id}/videos``): after a video post was found by
+        reconciliation, which video it is (a Page post names no video id of its own)."""
+        params: dict[str, Any] = {"fields": VIDEO_LIST_FIELDS, "limit": 50}
+        if since is not None:
+            params["since"] = unix_seconds(since)
+        return self._items(f"{page_id}/videos", params, max_pages=max_pages)
 
     def list_published_posts(
-        self, page_id: str, *, since: When | None = None, max_pages: int | None = None
+        self, page_id: str, *, since: When | None = None, max_pages: int | None = None,
+        fields: str = PUBLISHED_POST_FIELDS,
     ) -> list[dict[str, Any]]:
-        """Published posts with engagement (missing keys mean unknown), newest first."""
-        return [item for page in self.iter_published_posts(page_id, since=since, max_pages=max_pages)
+        """Published posts (with engagement unless ``fields`` says otherwise; missing keys mean
+        unknown), newest first. Reconciliation asks ``RECONCILE_POST_FIELDS`` since its intent."""
+        return [item for page in self.iter_published_posts(page_id, fields=fields, since=since, max_pages=max_pages)
                 for item in page]
 
     def iter_published_posts(

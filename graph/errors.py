@@ -160,6 +160,14 @@ class BudgetExhausted(RateLimited):
         super().__init__(graph_message, scope="budget", retry_at=retry_at, **kwargs)
 
 
+class ReelLimitReached(BudgetExhausted):
+    """The Page has used its API-published Reels for the rolling window (Meta: 30 per 24 h); checked
+    before a Reel upload starts, so nothing was sent. Pauses nothing else: only this Reel waits."""
+
+    default_hint = ("Meta allows 30 API-published Reels per Page per 24 h; this Reel waits, approved, until a slot "
+                    "frees at retry_at.")
+
+
 class Transient(GraphError):
     default_hint = "A temporary failure; nothing was changed, retry with backoff."
 

@@ -18,7 +18,7 @@ from worker.core import metrics
 
 # Path segments that are edges or fixed nodes of the Graph API (kept as they are in a template).
 KNOWN_SEGMENTS = frozenset({
-    "me", "accounts", "feed", "photos", "videos", "video_reels", "scheduled_posts", "promotable_posts",
+    "me", "accounts", "feed", "photos", "videos", "video_reels", "scheduled_posts",
     "published_posts", "insights", "comments", "reactions", "attachments", "oauth", "access_token", "debug_token",
     "video-upload", "subscribed_apps",
 })

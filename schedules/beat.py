@@ -26,6 +26,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": crontab(minute=15, hour=3),
             "options": {"expires": 3600},
         },
+        "check-tokens-daily": {
+            "task": "integrations.check_tokens",
+            "schedule": crontab(minute=45, hour=2),
+            "options": {"expires": 3600},
+        },
         "plan-next-month": {
             "task": "calendar.plan_next_month",
             "schedule": crontab(minute=0, hour=2, day_of_month=str(settings.plan_next_month_day)),

@@ -43,6 +43,7 @@ TASK_MODULES = [
     "tasks.insights",
     "tasks.analysis",
     "tasks.ops",
+    "tasks.integrations",
 ]
 
 

@@ -96,6 +96,9 @@ def configure_environment(db_path: Path, graph_url: str) -> str:
         # A one-minute budget window keeps Meta's 200-calls-per-hour shape but paces in 0.3 s steps,
         # so the demo finishes in seconds while every call still draws from the budget.
         "SOCIALCAL_GRAPH_BUDGET_WINDOW_SECONDS": "60",
+        # The demo plans next month (up to 60 days ahead) and shows it scheduled at once: the feed
+        # reference's 75-day window, which the sandbox enforces, instead of the cautious 29-day default.
+        "SOCIALCAL_SCHEDULE_MAX_DAYS": "75",
     })
     if broker == "memory://":
         os.environ.pop("SOCIALCAL_REDIS_URL", None)

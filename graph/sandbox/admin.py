@@ -2,7 +2,8 @@
 
 No auth, JSON in and out, and never counted as Graph calls, so tests, the demo and ``docker
 compose`` health checks can add Pages, set faults, budgets and throttles, revoke tokens, move the
-clock and read objects, stats and the call log over HTTP, the same operations
+clock, set a Page's engaged users, mint extra Page tokens, set what debug_token reports for a token, and
+read objects, stats and the call log over HTTP, the same operations
 :class:`~graph.sandbox.server.SandboxServer` offers in Python.
 """
 
@@ -37,6 +38,16 @@ def admin_reply(state: SandboxState, method: str, path: str, query: Mapping[str,
             if state.page(parts[1]) is None:
                 return Reply(404, {"error": f"unknown page {parts[1]}"})
             return Reply(200, state.objects(parts[1]))
+        if len(parts) == 3 and parts[0] == "pages" and parts[2] == "engaged_users" and method == "POST":
+            return Reply(200, state.set_engaged_users(parts[1], int(body.get("engaged_users", 1))))
+        if len(parts) == 3 and parts[0] == "pages" and parts[2] == "tokens" and method == "POST":
+            return Reply(200, {"token": state.add_page_token(parts[1])})
+        if parts == ["tokens"] and method == "POST":
+            if not state.set_token(str(body.get("token", "")), expires_at=body.get("expires_at"),
+                                   data_access_expires_at=body.get("data_access_expires_at"),
+                                   scopes=body.get("scopes")):
+                return Reply(404, {"error": "unknown token"})
+            return Reply(200, {"success": True})
         if parts == ["stats"] and method == "GET":
             return Reply(200, state.stats())
         if parts == ["calls"] and method == "GET":
@@ -55,7 +66,8 @@ def admin_reply(state: SandboxState, method: str, path: str, query: Mapping[str,
             return Reply(200, state.set_budget(
                 calls_per_window=body.get("calls_per_window"), window_seconds=body.get("window_seconds"),
                 app_calls_per_window=body.get("app_calls_per_window", "keep"),
-                window_mode=body.get("window_mode")))
+                window_mode=body.get("window_mode"), reels_per_window=body.get("reels_per_window"),
+                reels_window_seconds=body.get("reels_window_seconds")))
         if parts == ["throttle"] and method == "POST":
             state.throttle_burst(page_id=body.get("page_id"), calls=int(body.get("calls", 1)),
                                  code=int(body.get("code", 80001)),

@@ -91,6 +91,9 @@ class FaultInjection(PageStore):
                 continue
             if rule.count is not None and rule.fired >= rule.count:
                 continue
+            if rule.passed < int(rule.after or 0):
+                rule.passed += 1
+                continue
             if rule.burst_left > 0:
                 rule.burst_left -= 1
             elif self._rng.random() < float(rule.rate):

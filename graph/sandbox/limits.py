@@ -1,7 +1,10 @@
 """The call budget, usage headers and throttles: how the sandbox says "slow down" as Meta does.
 
-Counters per token (and for the app, when it has a limit) in fixed windows aligned to the epoch,
-or rolling on request, so a run is deterministic and replayable. A call counts against the budget
+Counters per **Page** for Page tokens — Meta's Pages Business Use Case limit is
+``calls_per_window x the Page's engaged users`` per window (4800 x engaged users per rolling 24 h on
+Meta; ``set_engaged_users``), shared by every token of that Page — and per token for user tokens
+(the Platform limit), plus the app when it has a limit; in fixed windows aligned to the epoch, or
+rolling (as Meta counts) on request, so a run is deterministic and replayable. A call counts against the budget
 *even when it is refused*, because Meta counts calls made while throttled; every response carries
 ``X-App-Usage`` (and, for Page tokens, ``X-Page-Usage`` / ``X-Business-Use-Case-Usage``) with the
 percentage used and the minutes until access is regained, which socialcal's budget reads.
@@ -78,6 +81,8 @@ class BudgetLimits(PageStore):
     window_seconds: float
     app_calls_per_window: int | None
     window_mode: str  # "fixed" | "rolling"
+    reels_per_window: int
+    reels_window_seconds: float
 
     def _reset_limits(self) -> None:
         self._counters: dict[str, _WindowCounter] = {}
@@ -91,8 +96,14 @@ class BudgetLimits(PageStore):
         window_seconds: float | None = None,
         app_calls_per_window: int | None | str = "keep",
         window_mode: str | None = None,
+        reels_per_window: int | None = None,
+        reels_window_seconds: float | None = None,
     ) -> dict[str, Any]:
-        """Change the budget; counters in the current window are kept."""
+        """Change the budget (and the Reels limit); counters in the current window are kept."""
+        if reels_per_window is not None:
+            self.reels_per_window = int(reels_per_window)
+        if reels_window_seconds is not None:
+            self.reels_window_seconds = float(reels_window_seconds)
         if calls_per_window is not None:
             self.calls_per_window = int(calls_per_window)
         if window_seconds is not None:
@@ -112,6 +123,8 @@ class BudgetLimits(PageStore):
             "window_seconds": self.window_seconds,
             "app_calls_per_window": self.app_calls_per_window,
             "window_mode": self.window_mode,
+            "reels_per_window": self.reels_per_window,
+            "reels_window_seconds": self.reels_window_seconds,
         }
 
     @locked
@@ -134,10 +147,18 @@ class BudgetLimits(PageStore):
     def _budget_check(self, ctx: CallContext, record: TokenRecord, scope_page: str | None, now: float) -> None:
         rolling = self.window_mode == "rolling"
         seconds, limit = self.window_seconds, max(1, self.calls_per_window)
-        counter = self._counters.setdefault(f"token:{record.token}", _WindowCounter())
+        page = self._pages.get(record.page_id or "") if record.kind == "page" else None
+        if page is not None:  # one counter per Page, whatever the token: Meta's Pages BUC limit
+            key, limit = f"page:{page.page_id}", limit * max(1, page.engaged_users)
+        else:
+            key = f"token:{record.token}"
+        counter = self._counters.setdefault(key, _WindowCounter())
         count = counter.hit(now, seconds, rolling)
         peak = self._stats["peak_window_calls"]
         peak[record.token] = max(peak.get(record.token, 0), count)
+        if page is not None:
+            by_page = self._stats["peak_window_calls_by_page"]
+            by_page[page.page_id] = max(by_page.get(page.page_id, 0), count)
         pct = count * 100 // limit
         regain_min = math.ceil(counter.regain_seconds(now, seconds, limit, rolling) / 60) if count >= limit else 0
         if count >= limit:
@@ -166,6 +187,8 @@ class BudgetLimits(PageStore):
                            now + self._counters["app"].regain_seconds(now, seconds, app_limit, rolling), app=True)
         elif count > limit:
             self._over_budget(record)
+            if page is not None:
+                self._stats["over_budget_by_page"][page.page_id] += 1
             if record.kind == "page":
                 code = 80001
             else:

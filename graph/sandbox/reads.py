@@ -19,7 +19,6 @@ from graph.sandbox.params import (
     FieldSpec,
     fields_or,
     iso,
-    param_bool,
     param_str,
     parse_fields,
     parse_limit,
@@ -84,9 +83,9 @@ class ObjectReads(PageStore):
     ) -> tuple[list[dict[str, Any]], str | None, str | None, bool]:
         """List a Page's posts, newest first, cursor-paged: (items, first cursor, last cursor, has more).
 
-        ``which``: "scheduled" (``/scheduled_posts``), "published" (``/published_posts``, ``/posts``,
-        ``/feed``) or "promotable" (``/promotable_posts``: every post; ``is_published=false`` keeps
-        drafts and scheduled posts, ``true`` keeps live ones; the edge socialcal uses to find drafts).
+        ``which``: "scheduled" (``/scheduled_posts``) or "published" (``/published_posts``, ``/posts``,
+        ``/feed``). Drafts and other unpublished posts are in neither, as on Meta: no Page edge lists
+        them with ordinary Page permissions (``promotable_posts``, which did, was removed with v3.3).
         """
         self._promote_due()
         self._page_actor(actor, page_id, write=False)
@@ -94,12 +93,7 @@ class ObjectReads(PageStore):
         since = parse_time(params.get("since"), "since")
         until = parse_time(params.get("until"), "until")
         fields = fields_or(parse_fields(param_str(params, "fields")), ("id", "created_time", "message"))
-        if which == "promotable":
-            live = params.get("is_published")
-            wanted = {"published", "scheduled", "draft"} if live in (None, "") else (
-                {"published"} if param_bool(params, "is_published", True) else {"scheduled", "draft"})
-        else:
-            wanted = {"scheduled"} if which == "scheduled" else {"published"}
+        wanted = {"scheduled"} if which == "scheduled" else {"published"}
         posts = [
             record for record in self._page_objects(page_id)
             if isinstance(record, PostRecord) and not record.deleted and record.status in wanted
@@ -119,6 +113,30 @@ class ObjectReads(PageStore):
         return items, first, last, more
 
     @locked
+    def list_videos(
+        self, actor: TokenRecord, page_id: str, params: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], str | None, str | None, bool]:
+        """GET /{page}/videos: the Page's videos (uploads and Reels), newest first, cursor-paged."""
+        self._promote_due()
+        self._page_actor(actor, page_id, write=False)
+        limit = parse_limit(params)
+        since = parse_time(params.get("since"), "since")
+        fields = parse_fields(param_str(params, "fields"))
+        videos = [record for record in self._page_objects(page_id)
+                  if isinstance(record, VideoRecord) and not record.deleted]
+        if since is not None:
+            videos = [video for video in videos if video.created_time >= since]
+        videos.sort(key=lambda video: (video.created_time, int(video.id)), reverse=True)
+        after = _decode_cursor(param_str(params, "after"))
+        if after is not None:
+            videos = [video for video in videos if (video.created_time, int(video.id)) < after]
+        chunk, more = videos[:limit], len(videos) > limit
+        items = [self._render_video(video, fields) for video in chunk]
+        first = _encode_cursor(chunk[0].created_time, int(chunk[0].id)) if chunk else None
+        last = _encode_cursor(chunk[-1].created_time, int(chunk[-1].id)) if chunk else None
+        return items, first, last, more
+
+    @locked
     def video_status(self, video: VideoRecord) -> dict[str, Any]:
         """Graph's ``status`` field of a video: not ready until uploaded and processed."""
         if video.uploaded_time is None:
@@ -130,19 +148,6 @@ class ObjectReads(PageStore):
         publishing = "complete" if video.post_id else "not_started"
         return {"video_status": "ready", "uploading_phase": {"status": "complete"},
                 "processing_phase": {"status": "complete"}, "publishing_phase": {"status": publishing}}
-
-    @locked
-    def debug_token(self, actor: TokenRecord, input_token: str | None) -> dict[str, Any]:
-        record = self._tokens.get(input_token or "")
-        if record is None:
-            return {"data": {"is_valid": False, "error": {"code": 190, "message": "Invalid OAuth access token."}}}
-        return {"data": {
-            "app_id": "1000000000001", "type": "PAGE" if record.kind == "page" else "USER",
-            "application": "socialcal sandbox", "is_valid": not (record.revoked or record.expired),
-            "expires_at": 0, "data_access_expires_at": 0,
-            "scopes": ["pages_show_list", "pages_read_engagement", "pages_manage_posts", "read_insights"],
-            **({"profile_id": record.page_id} if record.page_id else {"user_id": record.user_id}),
-        }}
 
     # -- rendering -----------------------------------------------------------------------------
 
@@ -245,7 +250,8 @@ class ObjectReads(PageStore):
         post = self._objects.get(video.post_id) if video.post_id else None
         values: dict[str, Any] = {
             "id": video.id, "created_time": iso(video.created_time), "status": self.video_status(video),
-            "permalink_url": f"/{video.page_id}/videos/{video.id}/",
+            # A path, as Meta answers a video's permalink_url; a Reel's is under /reel/.
+            "permalink_url": f"/reel/{video.id}/" if video.kind == "reel" else f"/{video.page_id}/videos/{video.id}/",
             "published": bool(isinstance(post, PostRecord) and post.published),
         }
         if video.description is not None:

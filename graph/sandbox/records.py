@@ -26,6 +26,8 @@ class FaultRule:
     ``published_posts``, ``posts``, ``accounts``, ...), several joined by ``|``, or ``*``/None.
     ``burst``: once the rule fires, the next ``burst - 1`` matching calls fire too.
     ``count``: the most times it fires in all (None = unlimited).
+    ``after``: matching calls let through untouched before the rule may fire (a Reel's finish is the
+    second POST to ``video_reels``; ``after=1`` faults it and not the start).
     """
 
     method: str | None = None
@@ -40,12 +42,14 @@ class FaultRule:
     message: str | None = None
     page_id: str | None = None
     seconds: float | None = None  # timeout mode: how long to hold the response
+    after: int = 0
     fired: int = 0
     burst_left: int = 0
+    passed: int = 0
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "FaultRule":
-        known = {name for name in cls.__dataclass_fields__ if name not in ("fired", "burst_left")}
+        known = {name for name in cls.__dataclass_fields__ if name not in ("fired", "burst_left", "passed")}
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"unknown fault rule keys: {sorted(unknown)}")
@@ -80,6 +84,7 @@ class PageRecord:
     tasks: tuple[str, ...] = DEFAULT_TASKS
     category: str = "Brand"
     seq: int = 0
+    engaged_users: int = 1  # Meta's Pages BUC limit is 4800 x this per rolling 24 h
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,18 +96,27 @@ class PageRecord:
                         if self.anomaly_day else None),
             "tasks": list(self.tasks),
             "category": self.category,
+            "engaged_users": self.engaged_users,
         }
+
+
+DEFAULT_SCOPES = ("pages_show_list", "pages_read_engagement", "pages_manage_posts", "read_insights")
 
 
 @dataclass
 class TokenRecord:
     token: str
-    kind: str  # "page" | "user"
+    kind: str  # "page" | "user" | "app"
     page_id: str | None = None  # page tokens
     user_id: str | None = None  # user tokens
     page_ids: list[str] = field(default_factory=list)  # user tokens: Pages listed by /me/accounts
     revoked: bool = False
     expired: bool = False
+    # What debug_token reports (epoch seconds; 0 = never, as Meta says for Page tokens from a
+    # long-lived user token). A user token from add_page is short-lived (two hours).
+    expires_at: float = 0.0
+    data_access_expires_at: float = 0.0
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
 
 
 @dataclass
@@ -124,6 +138,9 @@ class PostRecord:
     message_edits: int = 0
     deleted: bool = False
     deleted_time: float | None = None
+    # What an unpublished post was created as: DRAFT (a Page draft), SCHEDULED, or None (published=false
+    # alone: an unpublished ads-style post, not a draft). Kept once published, for inspection.
+    unpublished_content_type: str | None = None
 
     @property
     def published(self) -> bool:
@@ -172,6 +189,7 @@ class VideoRecord:
     post_id: str | None = None
     finished: bool = False
     deleted: bool = False
+    finished_time: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -84,6 +84,8 @@ class Router:
             if not segments and method == "POST" and params.get("batch") is not None:
                 return self._batch(params, token, headers, base)
             kind = ""
+            if segments[:2] == ["oauth", "access_token"] and len(segments) == 2:
+                return self._oauth(method, query, params)
         kind, page_id = self._route_kind(method, segments, kind)
         ctx = self.state.begin_call(token, method, kind, page_id, token_in_url=token_in_url,
                                     appsecret_proof=param_str(params, "appsecret_proof"))
@@ -108,6 +110,16 @@ class Router:
                 reply.action = "timeout"
                 reply.delay = fault.seconds if fault.seconds is not None else self.state.fault_timeout_seconds
         return self._finish(ctx, reply)
+
+    def _oauth(self, method: str, query: Mapping[str, Any], params: Mapping[str, Any]) -> Reply:
+        """/oauth/access_token (fb_exchange_token): no access token; the app's id and secret authenticate."""
+        ctx = CallContext(method=method, kind="oauth")
+        in_url = any(name in query for name in ("client_secret", "fb_exchange_token"))
+        self.state.count_oauth_call(token_in_url=in_url)
+        try:
+            return self._finish(ctx, Reply(200, self.state.exchange_token(params)))
+        except SandboxError as error:
+            return self._finish(ctx, self._error(error, {}))
 
     def _route_kind(self, method: str, segments: list[str], kind: str) -> tuple[str, str | None]:
         """The route kind used by stats and fault rules, and the Page the call is about."""
@@ -164,6 +176,9 @@ class Router:
         if method == "GET" and edge in _LIST_EDGES:
             state.check_page_size(params)  # Meta's code 1 "reduce the amount of data", when asked to
             items, first, last, more = state.list_posts(actor, head, _LIST_EDGES[edge], params)
+            return self._page_of(items, first, last, more, base, path, params)
+        if method == "GET" and edge == "videos":
+            items, first, last, more = state.list_videos(actor, head, params)
             return self._page_of(items, first, last, more, base, path, params)
         if method == "GET" and edge == "insights":
             if ctx.kind == "post_insights":

@@ -142,12 +142,13 @@ class SandboxServer:
         fault_timeout_seconds: float = 5.0,
         video_processing_seconds: float = 0.0,
         app_secret: str | None = None,
+        app_id: str | None = None,
     ) -> None:
         self.state = SandboxState(
             seed=seed, calls_per_window=calls_per_window, window_seconds=window_seconds,
             app_calls_per_window=app_calls_per_window, latency_ms=latency_ms, window_mode=window_mode,
             fault_timeout_seconds=fault_timeout_seconds, video_processing_seconds=video_processing_seconds,
-            app_secret=app_secret, faults=faults,
+            app_secret=app_secret, faults=faults, **({"app_id": app_id} if app_id else {}),
         )
         self.router = Router(self.state)
         self._host, self._port = host, port
@@ -232,12 +233,23 @@ class SandboxServer:
                                      video_processing_seconds=video_processing_seconds, **size_knobs)
 
     def set_budget(self, calls_per_window: int | None = None, window_seconds: float | None = None,
-                   app_calls_per_window: int | None | str = "keep", window_mode: str | None = None) -> dict[str, Any]:
-        return self.state.set_budget(calls_per_window, window_seconds, app_calls_per_window, window_mode)
+                   app_calls_per_window: int | None | str = "keep", window_mode: str | None = None,
+                   reels_per_window: int | None = None, reels_window_seconds: float | None = None) -> dict[str, Any]:
+        return self.state.set_budget(calls_per_window, window_seconds, app_calls_per_window, window_mode,
+                                     reels_per_window, reels_window_seconds)
 
     def throttle_burst(self, page_id: str | None = None, calls: int = 1, code: int = 80001,
                        regain_minutes: int = 1) -> None:
         self.state.throttle_burst(page_id=page_id, calls=calls, code=code, regain_minutes=regain_minutes)
+
+    def set_engaged_users(self, page_id: str, engaged_users: int) -> dict[str, Any]:
+        return self.state.set_engaged_users(page_id, engaged_users)
+
+    def add_page_token(self, page_id: str) -> str:
+        return self.state.add_page_token(page_id)
+
+    def set_token(self, token: str, **changes: Any) -> bool:
+        return self.state.set_token(token, **changes)
 
     def revoke_token(self, token: str) -> bool:
         return self.state.revoke_token(token)
@@ -269,6 +281,7 @@ def serve(
     window_mode: str = "fixed",
     out: TextIO | None = None,
     stop: threading.Event | None = None,
+    app_secret: str | None = None,
 ) -> None:
     """Run the sandbox in the foreground (``socialcal sandbox``) until interrupted.
 
@@ -279,7 +292,7 @@ def serve(
     out = out or sys.stdout
     server = SandboxServer(host=host, port=port, seed=seed, calls_per_window=calls_per_window,
                            window_seconds=window_seconds, app_calls_per_window=app_calls_per_window,
-                           latency_ms=latency_ms, window_mode=window_mode)
+                           latency_ms=latency_ms, window_mode=window_mode, app_secret=app_secret)
     server.start()
     if demo_pages:
         shared = user_token or "EAAU" + hashlib.sha256(f"{seed}|demo-user".encode()).hexdigest()[:56]

@@ -27,6 +27,7 @@ from graph.sandbox.errors import SandboxError, invalid
 from graph.sandbox.faults import FaultInjection, fault_message
 from graph.sandbox.insights import InsightsReads
 from graph.sandbox.limits import BudgetLimits
+from graph.sandbox.oauth import SANDBOX_APP_ID, OAuthRules
 from graph.sandbox.publishing import PublishingRules
 from graph.sandbox.reads import ObjectReads
 from graph.sandbox.records import CallContext
@@ -45,6 +46,10 @@ def _new_stats() -> dict[str, Any]:
         "throttled_by_code": Counter(),
         "over_budget_calls": 0,
         "over_budget_by_token": Counter(),
+        "over_budget_by_page": Counter(),
+        "peak_window_calls_by_page": {},
+        "tokens_exchanged": 0,
+        "reels_refused": 0,
         "burst_throttled": 0,
         "calls_during_backoff": 0,
         "peak_window_calls": {},
@@ -55,7 +60,7 @@ def _new_stats() -> dict[str, Any]:
     }
 
 
-class SandboxState(BudgetLimits, FaultInjection, PublishingRules, ObjectReads, InsightsReads):
+class SandboxState(BudgetLimits, FaultInjection, PublishingRules, ObjectReads, InsightsReads, OAuthRules):
     """Everything the sandbox Graph server knows; every public method is thread-safe."""
 
     def __init__(
@@ -70,8 +75,11 @@ class SandboxState(BudgetLimits, FaultInjection, PublishingRules, ObjectReads, I
         fault_timeout_seconds: float = 5.0,
         video_processing_seconds: float = 0.0,
         app_secret: str | None = None,
+        app_id: str = SANDBOX_APP_ID,
         faults: Iterable[Mapping[str, Any]] = (),
         clock: Callable[[], float] = time.time,
+        reels_per_window: int = 30,
+        reels_window_seconds: float = 86400,
     ) -> None:
         super().__init__(seed=seed, clock=clock)
         self.calls_per_window = int(calls_per_window)
@@ -82,6 +90,9 @@ class SandboxState(BudgetLimits, FaultInjection, PublishingRules, ObjectReads, I
         self.fault_timeout_seconds = float(fault_timeout_seconds)
         self.video_processing_seconds = float(video_processing_seconds)
         self.app_secret = app_secret
+        self.app_id = str(app_id)
+        self.reels_per_window = int(reels_per_window)
+        self.reels_window_seconds = float(reels_window_seconds)
         self.stopping = threading.Event()  # set on shutdown so sleeping faults wake up
         self._reset_runtime()
         self.set_faults(rules=list(faults))
@@ -145,7 +156,7 @@ class SandboxState(BudgetLimits, FaultInjection, PublishingRules, ObjectReads, I
             stats["invalid_token_calls"] += 1
             ctx.error = SandboxError(104, "An access token is required to request this resource.")
             return ctx
-        record = self._tokens.get(token)
+        record = self._tokens.get(token) or self.app_record(token)
         if record is None or record.revoked or record.expired:
             stats["invalid_token_calls"] += 1
             if record is None:
@@ -164,7 +175,7 @@ class SandboxState(BudgetLimits, FaultInjection, PublishingRules, ObjectReads, I
                 return ctx
         ctx.token = record
         ctx.page_id = page_id or record.page_id
-        scope_page = record.page_id if record.kind == "page" else page_id
+        scope_page = record.page_id if record.kind == "page" else page_id if record.kind == "user" else None
         stats["calls_by_token"][token] += 1
         if scope_page:
             stats["calls_by_page"][scope_page] += 1
@@ -182,6 +193,13 @@ class SandboxState(BudgetLimits, FaultInjection, PublishingRules, ObjectReads, I
                     http_status=ctx.fault.http_status,
                 )
         return ctx
+
+    @locked
+    def count_oauth_call(self, *, token_in_url: bool) -> None:
+        self._stats["total_calls"] += 1
+        self._stats["calls_by_route"]["oauth access_token"] += 1
+        if token_in_url:
+            self._stats["token_in_url_calls"] += 1
 
     @locked
     def finish_call(self, ctx: CallContext, status: int, code: int | None, fault_mode: str | None = None) -> None:

@@ -43,6 +43,11 @@ PAGE_TOKEN_REQUIRED = 2069032
 T = TypeVar("T")
 
 
+SHORT_LIVED_SECONDS = 2 * 3600  # a user token from the login dialog: "about an hour or two"
+LONG_LIVED_SECONDS = 60 * 86400  # after fb_exchange_token: about 60 days
+DATA_ACCESS_SECONDS = 90 * 86400  # data access expires 90 days after the person last used the app
+
+
 def locked(method: Callable[..., T]) -> Callable[..., T]:
     """Run ``method`` under the state's lock: one public call is one atomic step."""
 
@@ -155,10 +160,14 @@ class PageStore:
             seq=self._page_seq,
         )
         self._pages[page_id] = page
-        self._tokens[token] = TokenRecord(token=token, kind="page", page_id=page_id)
+        now = self.now()
+        self._tokens[token] = TokenRecord(token=token, kind="page", page_id=page_id,
+                                          data_access_expires_at=now + DATA_ACCESS_SECONDS)
         if user is None:
             user = TokenRecord(token=user_token, kind="user",
-                               user_id=str(500000000000000 + int(_digest(self.seed, user_token)[:8], 16)))
+                               user_id=str(500000000000000 + int(_digest(self.seed, user_token)[:8], 16)),
+                               expires_at=now + SHORT_LIVED_SECONDS,
+                               data_access_expires_at=now + DATA_ACCESS_SECONDS)
             self._tokens[user_token] = user
         user.page_ids.append(page_id)
         return page
@@ -181,6 +190,45 @@ class PageStore:
         if page is None or page.anomaly_day is None:
             return None
         return series.ANOMALY_METRIC, page.anomaly_day
+
+    @locked
+    def set_engaged_users(self, page_id: str, engaged_users: int) -> dict[str, Any]:
+        """Tell the sandbox how many engaged users a Page has: its limit is calls_per_window x that."""
+        page = self._pages.get(str(page_id))
+        if page is None:
+            raise ValueError(f"unknown page {page_id}")
+        if int(engaged_users) < 1:
+            raise ValueError("engaged_users must be at least 1 (Meta counts at least one)")
+        page.engaged_users = int(engaged_users)
+        return page.to_dict()
+
+    @locked
+    def add_page_token(self, page_id: str) -> str:
+        """Another Page token for an existing Page (a second tenant's connection, a reconnect): Meta
+        issues one per user and app, and every one of them draws on the same Page limit."""
+        page = self._pages.get(str(page_id))
+        if page is None:
+            raise ValueError(f"unknown page {page_id}")
+        self._page_seq += 1
+        token = "EAAS" + _digest(self.seed, "extra-page-token", page.page_id, self._page_seq)[:56]
+        self._tokens[token] = TokenRecord(token=token, kind="page", page_id=page.page_id,
+                                          data_access_expires_at=self.now() + DATA_ACCESS_SECONDS)
+        return token
+
+    @locked
+    def set_token(self, token: str, *, expires_at: float | None = None, data_access_expires_at: float | None = None,
+                  scopes: Iterable[str] | None = None) -> bool:
+        """Change what debug_token reports for a token; False when the token is unknown."""
+        record = self._tokens.get(token)
+        if record is None:
+            return False
+        if expires_at is not None:
+            record.expires_at = float(expires_at)
+        if data_access_expires_at is not None:
+            record.data_access_expires_at = float(data_access_expires_at)
+        if scopes is not None:
+            record.scopes = tuple(str(scope) for scope in scopes)
+        return True
 
     @locked
     def revoke_token(self, token: str) -> bool:

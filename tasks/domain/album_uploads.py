@@ -76,3 +76,16 @@ def upload_photos(client: GraphClient, page_id: str, media: Sequence[Mapping[str
         raise store_error
     if upload_error is not None:
         raise upload_error
+
+
+def upload_missing(client: GraphClient, page_id: str, media: Sequence[Mapping[str, Any]], photos: dict[str, Any],
+                   reuse_seconds: float, *, temporary: bool, store: Callable[[], None]) -> None:
+    """The publisher's album step: upload every photo of ``media`` without a usable id in ``photos``
+    (index -> ``{"id", "at"}``) at once; each id is put in ``photos`` and ``store()``d (the publisher's
+    fenced write) the moment it returns."""
+    def uploaded(index: int, result: PhotoResult) -> None:
+        photos[str(index)] = {"id": result.id, "at": time.time()}
+        store()
+
+    upload_photos(client, page_id, media, photos_to_upload(media, photos, reuse_seconds), temporary=temporary,
+                  on_uploaded=uploaded)

@@ -19,11 +19,12 @@ from tasks.domain.events import record_event
 from tasks.domain.messaging import enqueue
 from worker.core.logging import bind_log_context, get_logger
 from worker.core.queues import TaskName
+from worker.core.settings import Settings, get_settings
 
 log = get_logger(__name__)
 
-SCHEDULING_WINDOW_MAX = timedelta(days=75)
-# Act this long before a post enters Facebook's 75-day window, so it is scheduled as soon as allowed.
+# Act this long before a post enters the scheduling window (SOCIALCAL_SCHEDULE_MAX_DAYS, inside Meta's),
+# so it is handed over as soon as allowed.
 WINDOW_MARGIN = timedelta(hours=1)
 EDITABLE_ON_PAGE = frozenset({PostStatus.SCHEDULED, PostStatus.PUBLISHED, PostStatus.PLATFORM_DRAFT})
 
@@ -41,13 +42,18 @@ def current_hash(post: SocialPost, *, message: str | None = None) -> str:
                         link=post.link, media=post.media, integration_id=post.integration_id)
 
 
-def first_due_at(post: SocialPost, tenant: Tenant, now: datetime) -> datetime:
+def scheduling_window(settings: Settings | None = None) -> timedelta:
+    """How far ahead a post is handed to Meta as a scheduled post (``SOCIALCAL_SCHEDULE_MAX_DAYS``)."""
+    return timedelta(days=(settings or get_settings()).schedule_max_days)
+
+
+def first_due_at(post: SocialPost, tenant: Tenant, now: datetime, settings: Settings | None = None) -> datetime:
     """When dispatch should first try the post: now, or when it enters the window, or its slot (live)."""
     if post.scheduled_at is None:
         return now
     if tenant.auto_publish:
         return max(now, post.scheduled_at)
-    return max(now, post.scheduled_at - SCHEDULING_WINDOW_MAX + WINDOW_MARGIN)
+    return max(now, post.scheduled_at - scheduling_window(settings) + WINDOW_MARGIN)
 
 
 def lock_post(session: Session, post_id: str) -> SocialPost:

@@ -15,9 +15,11 @@ import redis
 
 from graph.budget import BudgetHooks, GraphBudget
 from graph.client import GraphClient
+from graph.errors import ReelLimitReached, Transient
 from graph.http import ThreadSessions
 from graph.local_budget import ProcessBudget
 from graph.metering import MeteredHooks
+from graph.tokens import TokenClient, app_access_token
 from models.crypto import get_cipher
 from models.tenancy import Integration
 from worker.core.process_local import PerProcess
@@ -74,13 +76,14 @@ def hooks_for(purpose: Purpose, settings: Settings) -> BudgetHooks:
 
 
 def client_for_token(token: str, *, purpose: Purpose, scope_id: str | None = None,
-                     settings: Settings | None = None, budgeted: bool = True) -> GraphClient:
+                     settings: Settings | None = None, budgeted: bool = True,
+                     client_class: type[GraphClient] = GraphClient, proof: bool = True) -> GraphClient:
     settings = settings or get_settings()
-    return GraphClient(
+    return client_class(
         token,
         base_url=settings.graph_url,
         video_url=settings.graph_video_url,
-        app_secret=settings.fb_app_secret,
+        app_secret=settings.fb_app_secret if proof else None,
         read_timeout=settings.graph_timeout_seconds,
         session=_shared_session(),
         # Every request is counted for the metrics (by route template), budgeted or not.
@@ -89,8 +92,39 @@ def client_for_token(token: str, *, purpose: Purpose, scope_id: str | None = Non
     )
 
 
+def app_client(settings: Settings | None = None) -> TokenClient | None:
+    """A client holding the app token (exchange, debug_token), or None without SOCIALCAL_FB_APP_ID and
+    SOCIALCAL_FB_APP_SECRET. Its calls count against the app, not a Page: metered, not Page-budgeted."""
+    settings = settings or get_settings()
+    if not (settings.fb_app_id and settings.fb_app_secret):
+        return None
+    client = client_for_token(app_access_token(settings.fb_app_id, settings.fb_app_secret), purpose="insights",
+                              settings=settings, budgeted=False, client_class=TokenClient, proof=False)
+    assert isinstance(client, TokenClient)
+    return client
+
+
+def token_client(token: str, page_id: str | None, settings: Settings | None = None) -> TokenClient:
+    """A Page-token client for the cheap ``/me`` check, on the insights share of the Page's budget."""
+    client = client_for_token(token, purpose="insights", scope_id=page_id, settings=settings,
+                              client_class=TokenClient)
+    assert isinstance(client, TokenClient)
+    return client
+
+
 def client_for_integration(integration: Integration, *, purpose: Purpose,
                            settings: Settings | None = None) -> GraphClient:
     settings = settings or get_settings()
     token = get_cipher(settings).decrypt(integration.api_key)
     return client_for_token(token, purpose=purpose, scope_id=integration.page_id, settings=settings)
+
+
+def reserve_reel_slot(settings: Settings, page_id: str) -> None:
+    """Take one of the Page's API-published Reel slots (Meta: 30 per Page per 24 h) before a Reel upload
+    starts; raises ``ReelLimitReached`` (nothing sent, the post waits until ``retry_at``) when none is free."""
+    try:
+        decision = budget_for(settings).reserve_reel(page_id)
+    except redis.RedisError as exc:
+        raise Transient(f"Reels limit unavailable ({type(exc).__name__}); nothing was sent") from None
+    if not decision.allowed:
+        raise ReelLimitReached(f"Reels limit: {decision.reason}", retry_at=decision.retry_at)

@@ -4,6 +4,12 @@ Each is a plain function over a locked row. The status rules are here; the Graph
 ``client_factory`` (a client for the post's own Page); a Graph error comes out as ``PageCallFailed``
 (the error and the Page it concerns) for the task shell to retry or fail by class. A post that is being published right now raises ``TryLater``: the running
 publish finishes first, so a change never races the create call.
+
+Which node a change goes to: a video or Reel is a Video node and takes ``description``,
+``scheduled_publish_time`` and ``DELETE`` on its video id (SDK AdVideo.api_update / api_delete, never
+``message``); every other post (text, link, photo, album) is a Page post and takes ``message`` and
+``scheduled_publish_time`` on its post id (PagePost.api_update). A photo id is never used: the Photo
+node cannot be updated (SDK photo.py has no api_update).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any, Callable, Iterator
 
 from sqlalchemy.orm import Session
 
+from graph.answers import is_page_post_id
 from graph.client import GraphClient
 from graph.errors import GraphError
 from models import Integration, PostStatus, SocialPost, Tenant, utcnow
@@ -69,6 +76,22 @@ def _on_page(post: SocialPost) -> Iterator[None]:
         raise PageCallFailed(error, post.integration_id) from None
 
 
+def _video_id(post: SocialPost) -> str | None:
+    """The Video node of a video or Reel post, when publishing stored it."""
+    if post.content_type not in ("video", "reel"):
+        return None
+    video_id = (post.graph_ids or {}).get("video_id")
+    return str(video_id) if video_id else None
+
+
+def _post_id(post: SocialPost) -> str:
+    """The Page post id a change goes to; a bare photo id (an old row) cannot take one."""
+    if not post.external_id or not is_page_post_id(post.external_id):
+        raise BadMessage(f"post has no Page post id on Facebook (external_id {post.external_id!r}); "
+                         "change it in Meta Business Suite")
+    return post.external_id
+
+
 def _not_while_publishing(post: SocialPost) -> None:
     if post.status == PostStatus.PUBLISHING:
         raise TryLater("the post is being published; the change waits for it", countdown=PUBLISHING_RECHECK_SECONDS)
@@ -80,8 +103,13 @@ def reschedule_post(session: Session, post_id: str, when: datetime, *,
     post = lock_post(session, post_id)
     _not_while_publishing(post)
     if post.status == PostStatus.SCHEDULED and post.external_id:
+        video_id = _video_id(post)
         with _on_page(post):
-            _page_client(session, post, client_factory).reschedule_post(post.external_id, when)
+            client = _page_client(session, post, client_factory)
+            if video_id:
+                client.update_video(video_id, scheduled_at=when)
+            else:
+                client.reschedule_post(_post_id(post), when)
     elif post.status not in RESCHEDULABLE_OFF_PAGE:
         raise BadMessage(f"post is {post.status}; it cannot be rescheduled")
     old = post.scheduled_at
@@ -103,8 +131,8 @@ def cancel_post(session: Session, post_id: str, *, client_factory: ClientFactory
     _not_while_publishing(post)
     deleted = None
     if post.external_id and post.status in ON_PAGE:
-        with _on_page(post):
-            deleted = _page_client(session, post, client_factory).delete_post(post.external_id)
+        with _on_page(post):  # deleting a video deletes its post (AdVideo.api_delete)
+            deleted = _page_client(session, post, client_factory).delete_post(_video_id(post) or post.external_id)
     post.status = PostStatus.CANCELLED
     post.due_at = None
     record_event(session, post, "cancelled", deleted_on_page=deleted)
@@ -122,8 +150,13 @@ def update_message(session: Session, post_id: str, message: str, *,
         post.pending_message = message
         record_event(session, post, "edit_proposed", content_hash=edited_hash)
         return Change(post.id, "awaiting_approval", {"content_hash": edited_hash})
+    video_id = _video_id(post)
     with _on_page(post):
-        _page_client(session, post, client_factory).update_message(post.external_id or "", message)
+        client = _page_client(session, post, client_factory)
+        if video_id:
+            client.update_video(video_id, description=message)  # a Video's caption is its description
+        else:
+            client.update_message(_post_id(post), message)
     post.message, post.pending_message = message, None
     post.content_hash = edited_hash
     record_event(session, post, "message_updated", content_hash=edited_hash)

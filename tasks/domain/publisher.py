@@ -10,9 +10,14 @@ The Graph API has no idempotency key, so this module makes the database carry on
    id Graph returns is stored the moment it returns, under the lease (a fenced UPDATE: a worker that
    lost its lease can no longer write).
 4. **Reconcile**: a call still marked in flight when the post is picked up again (a timeout, a reset,
-   a killed worker) may or may not have created the post, so the Page's scheduled, unpublished or
-   published posts are listed and a post whose message and time match is adopted instead of sending
-   again. If that cannot be decided, the post fails with that reason: a person checks the Page.
+   a killed worker) may or may not have created the post, so the Page is asked wherever the post could
+   be now (``tasks.domain.reconcile``: ``/scheduled_posts``, ``/published_posts``; a Reel's own Video
+   node) and a match is adopted instead of sending again. A draft cannot be looked up (no edge lists
+   drafts), so an unknown draft fails at once as "outcome unknown" with a hint: a person checks the Page.
+
+Live posts are one ``published=true`` create (no longer two-phase: an unpublished first phase is
+listed by no edge, so its unknown outcome could never be resolved). Video and Reel posts are stored
+by the ``post_id`` and ``permalink_url`` read from their Video node.
 
 ``publish_post`` at the bottom runs one attempt end to end and maps Graph errors to what happens next
 (DESIGN.md rule 4): wait for a throttled scope, back off on transient errors, reconcile after
@@ -29,16 +34,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from graph.client import GraphClient, PhotoResult
+from graph.client import GraphClient
 from graph.errors import Ambiguous, GraphError, InvalidRequest, RateLimited
 from models import FailedJob, Integration, PostStatus, SocialPost, utcnow
-from models.db import run_transaction, transaction
+from models.db import run_transaction
 from tasks.domain import album_uploads, publish_store
+from tasks.domain import reconcile as recon
+from tasks.domain.approval import scheduling_window
 from tasks.domain.claim import GateRefused, approval_problem, claim, status_problem
-from tasks.domain.clients import client_for_integration
+from tasks.domain.clients import client_for_integration, reserve_reel_slot
 from tasks.domain.events import record_event, record_post_event
 from tasks.domain.holds import hold, hold_reason
 from tasks.domain.failed_jobs import failed_job_row, mark_recorded
@@ -54,11 +60,14 @@ log = get_logger(__name__)
 SCHEDULE_MIN_AHEAD = timedelta(minutes=10)
 # Graph checks the 10-minute minimum when the call arrives; leave room for the call itself.
 SCHEDULE_SAFETY = timedelta(minutes=2)
-SCHEDULE_MAX_AHEAD = timedelta(days=75)
+# Reels: "scheduled within 29 days" (developers.facebook.com/docs/video-api/guides/reels-publishing),
+# whatever SOCIALCAL_SCHEDULE_MAX_DAYS says.
 REEL_SCHEDULE_MAX_AHEAD = timedelta(days=29)
 # Unpublished album photos expire after about 24 hours; re-upload anything older than this.
 PHOTO_REUSE_LIMIT = timedelta(hours=20)
 REEL_STATUS_POLLS = 5
+# Reads of a video's post_id (it can lag the upload) before the video id stands in for it.
+VIDEO_POST_READS = 5
 
 
 class LeaseLost(Exception):
@@ -74,6 +83,11 @@ class OutcomeUnknown(Exception):
 
     hint = ("Check the Page in Meta Business Suite: if the post is there, cancel this one; if not, "
             "`socialcal jobs requeue` it.")
+
+    def __init__(self, reason: str, hint: str | None = None) -> None:
+        super().__init__(reason)
+        if hint:
+            self.hint = hint
 
 
 @dataclass
@@ -205,6 +219,7 @@ class Publisher:
             self.release(due_at=wait_until, reason="waiting for the scheduling window")
             return Outcome("waiting", detail={"due_at": wait_until.isoformat()})
         self.client = self.client_factory(snap.integration)
+        recon.forget_two_phase_leftovers(snap.intent, snap.graph_ids, snap.content_type)
         if snap.intent.get("in_flight"):
             adopted = self.reconcile()
             if adopted is not None:
@@ -275,7 +290,9 @@ class Publisher:
                 return "live", None, when
             return "live", None, None
         ahead = when - now
-        window = REEL_SCHEDULE_MAX_AHEAD if snap.content_type == "reel" else SCHEDULE_MAX_AHEAD
+        window = scheduling_window(self.settings)
+        if snap.content_type == "reel":
+            window = min(window, REEL_SCHEDULE_MAX_AHEAD)
         if ahead > window:
             return "scheduled", when, when - window + timedelta(hours=1)
         if ahead >= SCHEDULE_MIN_AHEAD + SCHEDULE_SAFETY:
@@ -286,7 +303,7 @@ class Publisher:
         assert self.snap is not None
         intent = self.snap.intent
         changed = intent.get("mode") != mode or intent.get("scheduled_publish_time") != _unix(scheduled_at)
-        intent.update({"mode": mode, "scheduled_publish_time": _unix(scheduled_at),
+        intent.update({"mode": mode, "scheduled_publish_time": _unix(scheduled_at), "phases": 1,
                        "page_id": self.snap.integration.page_id, "content_type": self.snap.content_type})
         intent.setdefault("started_at", time.time())
         # Written with the first in-flight mark (or the outcome), before any create call is sent.
@@ -303,9 +320,6 @@ class Publisher:
         handler = {"text": self._feed_post, "link": self._feed_post, "photo": self._photo, "album": self._album,
                    "video": self._video, "reel": self._reel}[kind]
         external_id = handler(mode, scheduled_at)
-        if mode == "live" and kind != "reel":
-            assert self.client is not None
-            self.client.publish_post(external_id)  # phase two: repeatable, so safe after a retry
         status = {"scheduled": PostStatus.SCHEDULED, "draft": PostStatus.PLATFORM_DRAFT,
                   "live": PostStatus.PUBLISHED}[mode]
         return self.complete(status, external_id)
@@ -316,24 +330,38 @@ class Publisher:
             return str(self.snap.graph_ids["post_id"])
         with self._in_flight("feed"):
             post_id = self.client.create_feed_post(self.snap.integration.page_id, message=self.snap.message,
-                                                   link=self.snap.link, published=False, scheduled_at=scheduled_at)
-        self._landed("post_id", post_id, with_outcome=mode != "live")
+                                                   link=self.snap.link, published=mode == "live",
+                                                   scheduled_at=scheduled_at, draft=mode == "draft")
+        self._landed("post_id", post_id, with_outcome=True)
         return post_id
 
     def _photo(self, mode: str, scheduled_at: datetime | None) -> str:
+        """A live or scheduled photo is one ``/photos`` call whose answer names its Page post (``post_id``):
+        that post, never the photo id, is what later edits and new times go to (the Photo node cannot be
+        updated: SDK photo.py has no api_update). A draft photo is an unpublished photo attached to a
+        DRAFT ``/feed`` post, as an album of one."""
         assert self.snap is not None and self.client is not None
-        if "post_id" in self.snap.graph_ids:
-            return str(self.snap.graph_ids["post_id"])
-        if mode == "live":  # two-phase: an unpublished photo, attached to an unpublished post
+        ids = self.snap.graph_ids
+        if "post_id" in ids:
+            return str(ids["post_id"])
+        if mode == "draft":
             return self._album(mode, scheduled_at)
-        media = self.snap.media[0]
-        with self._in_flight("photo"):
-            result = self.client.upload_photo(self.snap.integration.page_id, media["url"], caption=self.snap.message,
-                                              alt_text=media.get("alt_text"), published=False,
-                                              scheduled_at=scheduled_at)
-        post_id = result.post_id or result.id
-        self.snap.graph_ids["photo_id"] = result.id
-        self._landed("post_id", post_id, with_outcome=True)  # live photos go through _album
+        if "photo_id" not in ids:
+            media = self.snap.media[0]
+            with self._in_flight("photo"):
+                result = self.client.upload_photo(self.snap.integration.page_id, media["url"],
+                                                  caption=self.snap.message, alt_text=media.get("alt_text"),
+                                                  published=mode == "live", scheduled_at=scheduled_at)
+            if result.post_id:
+                ids["photo_id"] = result.id
+                self._landed("post_id", result.post_id, with_outcome=True)
+                return result.post_id
+            self._landed("photo_id", result.id)
+        post_id = self.client.photo_post_id(str(ids["photo_id"]))  # page_story_id, when /photos gave no post_id
+        if post_id is None:
+            log.warning("photo_post_id_missing", photo_id=ids["photo_id"])
+            return str(ids["photo_id"])
+        self._landed("post_id", post_id, with_outcome=True)
         return post_id
 
     def _album(self, mode: str, scheduled_at: datetime | None) -> str:
@@ -341,66 +369,83 @@ class Publisher:
         if "post_id" in self.snap.graph_ids:
             return str(self.snap.graph_ids["post_id"])
         photos: dict[str, Any] = dict(self.snap.graph_ids.get("photos") or {})
-
-        def uploaded(index: int, result: PhotoResult) -> None:
-            photos[str(index)] = {"id": result.id, "at": time.time()}
-            self._landed("photos", dict(photos))  # each id stored the moment it returns
-
-        # All at once (tasks.domain.album_uploads). Unpublished photos are not on the Page: an unknown
-        # outcome here is simply uploaded again.
-        missing = album_uploads.photos_to_upload(self.snap.media, photos, PHOTO_REUSE_LIMIT.total_seconds())
-        album_uploads.upload_photos(self.client, self.snap.integration.page_id, self.snap.media, missing,
-                                    temporary=scheduled_at is not None, on_uploaded=uploaded)
+        # All at once, each id stored as it returns (tasks.domain.album_uploads). Unpublished photos are
+        # not on the Page: an unknown outcome here is simply uploaded again.
+        album_uploads.upload_missing(self.client, self.snap.integration.page_id, self.snap.media, photos,
+                                     PHOTO_REUSE_LIMIT.total_seconds(), temporary=scheduled_at is not None,
+                                     store=lambda: self._landed("photos", dict(photos)))
         media_ids = [photos[str(i)]["id"] for i in range(len(self.snap.media))]
         try:
             with self._in_flight("feed"):
                 post_id = self.client.create_feed_post(self.snap.integration.page_id, message=self.snap.message,
-                                                       published=False, scheduled_at=scheduled_at,
-                                                       attached_media=media_ids)
+                                                       published=mode == "live", scheduled_at=scheduled_at,
+                                                       attached_media=media_ids, draft=mode == "draft")
         except InvalidRequest as error:
             if error.code == 100 and "photo" in error.graph_message.lower():
                 # A photo expired or was used: forget the uploads so the retry uploads fresh ones.
                 self.snap.graph_ids.pop("photos", None)
                 self._save_ids()
             raise
-        self._landed("post_id", post_id, with_outcome=mode != "live")
+        self._landed("post_id", post_id, with_outcome=True)
         return post_id
 
     def _video(self, mode: str, scheduled_at: datetime | None) -> str:
         assert self.snap is not None and self.client is not None
-        if "video_id" in self.snap.graph_ids:
-            return str(self.snap.graph_ids["video_id"])
-        media = self.snap.media[0]
-        with self._in_flight("video"):
-            video_id = self.client.upload_video(self.snap.integration.page_id, media["url"],
-                                                description=self.snap.message, published=False,
-                                                scheduled_at=scheduled_at)
-        self.snap.graph_ids["post_id"] = video_id
-        self._landed("video_id", video_id, with_outcome=mode != "live")
-        return video_id
+        ids = self.snap.graph_ids
+        if "video_id" not in ids:
+            with self._in_flight("video"):
+                video_id = self.client.upload_video(self.snap.integration.page_id, self.snap.media[0]["url"],
+                                                    description=self.snap.message, published=mode == "live",
+                                                    scheduled_at=scheduled_at, draft=mode == "draft")
+            self._landed("video_id", video_id)
+        return self._video_post()
+
+    def _video_post(self) -> str:
+        """The video's own Page post id (stored as ``post_id``; permalink kept for ``publish_url``).
+
+        The create answers only the video id; ``post_id`` may lag it, so a missing one is read again
+        shortly (``VideoPostPending``), and after ``VIDEO_POST_READS`` reads the video id stands in.
+        """
+        assert self.snap is not None and self.client is not None
+        ids = self.snap.graph_ids
+        if "post_id" in ids:
+            return str(ids["post_id"])
+        found = self.client.video_post(str(ids["video_id"]))
+        if found.permalink_url:
+            ids["permalink_url"] = found.permalink_url
+        if found.post_id is None:
+            reads = int(ids.get("post_reads") or 0) + 1
+            ids["post_reads"] = reads
+            if reads < VIDEO_POST_READS:
+                self._save_ids()
+                raise VideoPostPending(str(ids["video_id"]))
+            log.warning("video_post_id_missing", video_id=ids["video_id"], reads=reads)
+            return str(ids["video_id"])
+        ids["post_id"] = found.post_id
+        return found.post_id
 
     def _reel(self, mode: str, scheduled_at: datetime | None) -> str:
         assert self.snap is not None and self.client is not None
         page_id = self.snap.integration.page_id
         ids = self.snap.graph_ids
-        if "reel_finished" in ids:
-            return str(ids["video_id"])
-        if "video_id" not in ids:
-            start = self.client.start_reel(page_id)  # only reserves an id: nothing on the Page yet
-            ids["upload_url"] = start.upload_url
-            self._landed("video_id", start.video_id)
-        if "uploaded" not in ids:
-            self.client.upload_reel(ids["upload_url"], self.snap.media[0]["url"])
-            self._landed("uploaded", True)
-        self._wait_for_reel(ids["video_id"])
-        state = {"scheduled": "SCHEDULED", "draft": "DRAFT", "live": "PUBLISHED"}[mode]
-        with self._in_flight("reel_finish"):
-            answer = self.client.finish_reel(page_id, ids["video_id"], video_state=state,  # type: ignore[arg-type]
-                                             description=self.snap.message, scheduled_at=scheduled_at)
-        if answer.get("post_id"):
-            ids["post_id"] = str(answer["post_id"])
-        self._landed("reel_finished", True, with_outcome=True)
-        return str(ids["video_id"])
+        if "reel_finished" not in ids:
+            if "video_id" not in ids:
+                if "reel_slot" not in ids:  # Meta's 30 Reels per Page per 24 h: wait before uploading anything
+                    reserve_reel_slot(self.settings, page_id)
+                    self._landed("reel_slot", True)
+                start = self.client.start_reel(page_id)  # only reserves an id: nothing on the Page yet
+                ids["upload_url"] = start.upload_url
+                self._landed("video_id", start.video_id)
+            if "uploaded" not in ids:
+                self.client.upload_reel(ids["upload_url"], self.snap.media[0]["url"])
+                self._landed("uploaded", True)
+            self._wait_for_reel(ids["video_id"])
+            state = {"scheduled": "SCHEDULED", "draft": "DRAFT", "live": "PUBLISHED"}[mode]
+            with self._in_flight("reel_finish"):
+                self.client.finish_reel(page_id, ids["video_id"], video_state=state,  # type: ignore[arg-type]
+                                        description=self.snap.message, scheduled_at=scheduled_at)
+            self._landed("reel_finished", True)  # Meta answers {"success": true}; the post is read next
+        return self._video_post()
 
     def _wait_for_reel(self, video_id: str) -> None:
         assert self.client is not None
@@ -417,71 +462,77 @@ class Publisher:
     # ---- reconciliation
 
     def reconcile(self) -> Outcome | None:
-        """A create call may have landed without us hearing back: look before sending again."""
+        """A create call may have landed without us hearing back: look before sending again.
+
+        Returns the outcome when the post was found and adopted, None when the Page shows it was not
+        made (the create is then sent again); raises ``OutcomeUnknown`` where no edge can tell.
+        """
         assert self.snap is not None and self.client is not None
         in_flight = self.snap.intent["in_flight"]
         step, mode = in_flight.get("step"), self.snap.intent.get("mode")
         if step == "reel_finish":
-            # Finishing names the reserved video id, so a second finish cannot create a second Reel.
-            self.snap.intent.pop("in_flight", None)
-            self._save_ids()
-            return None
+            return self._reconcile_reel(mode)
+        if mode not in ("scheduled", "live"):
+            self.fail_unknown(f"the {mode} create ({step}) may or may not have reached the Page, and no Graph "
+                              "edge lists drafts", hint=recon.DRAFT_HINT)
         page_id = self.snap.integration.page_id
+        sent_at = float(in_flight.get("at") or 0)
+        places = recon.places_to_look(mode, self.snap.intent.get("scheduled_publish_time"), now=time.time(),
+                                      sent_at=sent_at, lease_seconds=self.settings.publish_lease_seconds)
         try:
-            if mode == "scheduled":
-                candidates = self.client.list_scheduled_posts(page_id)
-            elif mode in ("draft", "live"):
-                candidates = self.client.list_unpublished_posts(page_id)
-            else:
-                candidates = []
+            found, seen = recon.find(self.client, page_id, places, message=self.snap.message,
+                                     scheduled_publish_time=self.snap.intent.get("scheduled_publish_time"),
+                                     sent_at=sent_at, taken=recon.taken_ids(self.snap.integration.id, self.post_id))
+            video_id = (recon.video_of(self.client, page_id, found.post_id, sent_at=sent_at)
+                        if found is not None and step == "video" else None)
         except GraphError as error:
             if error.code in (100, 10) or (error.code or 0) >= 200 and (error.code or 0) < 300:
                 self.fail_unknown(f"cannot list the Page's {mode} posts to check an unknown outcome ({error})")
             raise
-        match = self._match(candidates, in_flight)
-        self._pending_events.append(("reconciled", {"step": step, "mode": mode, "adopted": match,
-                                                    "candidates": len(candidates)}))
-        if match is None:
-            log.info("reconcile_not_found", step=step, mode=mode, candidates=len(candidates))
+        self._pending_events.append(("reconciled", {"step": step, "mode": mode, "places": list(places),
+                                                    "adopted": found.post_id if found else None,
+                                                    "candidates": seen}))
+        if found is None:
+            log.info("reconcile_not_found", step=step, mode=mode, candidates=seen, places=list(places))
             self.snap.intent.pop("in_flight", None)
             self._save_ids()
             return None
-        log.info("reconcile_adopted", step=step, external_id=match)
-        key = "video_id" if step == "video" else "post_id"
-        if step == "video":
-            self.snap.graph_ids["post_id"] = match
-        self._landed(key, match)
-        if mode == "live":
-            return None  # phase two (is_published) still runs on the adopted id
-        status = PostStatus.SCHEDULED if mode == "scheduled" else PostStatus.PLATFORM_DRAFT
-        return self.complete(status, match)
+        log.info("reconcile_adopted", step=step, external_id=found.post_id, where=found.where)
+        if video_id is not None:
+            self.snap.graph_ids["video_id"] = video_id
+        self.snap.graph_ids["post_id"] = found.post_id
+        self.snap.intent.pop("in_flight", None)
+        live = mode == "live" or found.where == "published_posts"
+        return self.complete(PostStatus.PUBLISHED if live else PostStatus.SCHEDULED, found.post_id)
 
-    def _match(self, candidates: list[dict[str, Any]], in_flight: dict[str, Any]) -> str | None:
-        assert self.snap is not None
-        wanted_time = self.snap.intent.get("scheduled_publish_time")
-        sent_at = float(in_flight.get("at") or 0)
-        with transaction() as session:
-            taken = set(session.scalars(select(SocialPost.external_id).where(
-                SocialPost.integration_id == self.snap.integration.id, SocialPost.external_id.is_not(None),
-                SocialPost.id != self.post_id)))
-        for item in candidates:
-            item_id = str(item.get("id") or "")
-            if not item_id or item_id in taken or (item.get("message") or None) != (self.snap.message or None):
-                continue
-            if wanted_time is not None and item.get("scheduled_publish_time") is not None:
-                if int(item["scheduled_publish_time"]) != int(wanted_time):
-                    continue
-            elif not _created_after(item.get("created_time"), sent_at - 300):
-                continue
-            return item_id
-        return None
+    def _reconcile_reel(self, mode: str | None) -> Outcome | None:
+        """Finishing names the reserved video id, so the Video node itself says whether it was finished:
+        a ``post_id`` means it was (adopt it); none means it was not (finish again, which cannot make a
+        second Reel of the same video)."""
+        assert self.snap is not None and self.client is not None
+        ids = self.snap.graph_ids
+        found = self.client.video_post(str(ids["video_id"]))
+        self.snap.intent.pop("in_flight", None)
+        self._pending_events.append(("reconciled", {"step": "reel_finish", "mode": mode,
+                                                    "adopted": found.post_id}))
+        if found.post_id is None:
+            self._save_ids()
+            return None
+        ids["reel_finished"] = True
+        ids["post_id"] = found.post_id
+        if found.permalink_url:
+            ids["permalink_url"] = found.permalink_url
+        status = {"scheduled": PostStatus.SCHEDULED, "draft": PostStatus.PLATFORM_DRAFT}.get(str(mode),
+                                                                                              PostStatus.PUBLISHED)
+        return self.complete(status, found.post_id)
 
     # ---- endings
 
     def complete(self, status: str, external_id: str) -> Outcome:
         assert self.snap is not None
         now = utcnow()
-        url = publish_url(self.snap.content_type, self.snap.integration.page_id, external_id, self.snap.graph_ids)
+        url = self.snap.graph_ids.get("permalink_url") or publish_url(
+            self.snap.content_type, self.snap.integration.page_id, external_id, self.snap.graph_ids)
         self.snap.intent.pop("in_flight", None)
         self._fenced(status=status, external_id=external_id, publish_url=url, lease_owner=None, lease_expires_at=None,
                      due_at=None, graph_ids=dict(self.snap.graph_ids), publish_intent=dict(self.snap.intent),
@@ -519,8 +570,8 @@ class Publisher:
                      due_at=None, event=(kind, {"reason": reason}), in_transaction=lambda session: session.add(job))
         mark_recorded(error, job.id)  # only once committed
 
-    def fail_unknown(self, reason: str) -> None:
-        error = OutcomeUnknown(reason)
+    def fail_unknown(self, reason: str, hint: str | None = None) -> None:
+        error = OutcomeUnknown(reason, hint)
         self.fail(reason, kind="outcome_unknown", error=error)
         raise error
 
@@ -533,25 +584,20 @@ class ReelNotReady(Exception):
     """Meta has not finished processing the uploaded Reel; check again shortly."""
 
 
+class VideoPostPending(ReelNotReady):
+    """Meta has the video but has not named its Page post yet; read again shortly."""
+
+
 def _unix(when: datetime | None) -> int | None:
     return None if when is None else int(when.timestamp())
 
 
-def _created_after(value: Any, threshold: float) -> bool:
-    if not isinstance(value, str):
-        return True  # no time given: the message match has to do
-    try:
-        created = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
-    except ValueError:
-        return True
-    return created.timestamp() >= threshold
-
-
 def publish_url(content_type: str, page_id: str, external_id: str, graph_ids: dict[str, Any]) -> str:
+    """Where a person sees the post, when Graph gave no ``permalink_url`` to store."""
     if content_type == "reel":
         return f"https://www.facebook.com/reel/{graph_ids.get('video_id', external_id)}"
     if content_type == "video":
-        return f"https://www.facebook.com/{page_id}/videos/{external_id}"
+        return f"https://www.facebook.com/{page_id}/videos/{graph_ids.get('video_id', external_id)}"
     if "_" in external_id:
         page, post = external_id.split("_", 1)
         return f"https://www.facebook.com/{page}/posts/{post}"
@@ -620,6 +666,11 @@ def _after_graph_error(publisher: Publisher, error: GraphError) -> None:
     if decision.action == "fail":
         publisher.fail(str(error), error=error)
         raise error
+    in_flight = (snap.intent.get("in_flight") or {}) if snap else {}
+    if decision.action == "reconcile" and snap and snap.intent.get("mode") == "draft" \
+            and in_flight.get("step") not in (None, "reel_finish"):
+        # No edge can show whether the draft was made: say so now rather than after a useless retry.
+        publisher.fail_unknown(f"the draft create may or may not have reached the Page ({error})", hint=recon.DRAFT_HINT)
     if decision.spends_attempt and snap is not None:
         snap.intent["transient_attempts"] = attempts + 1
     delay = AMBIGUOUS_RECHECK_SECONDS if decision.action == "reconcile" else decision.delay

@@ -106,9 +106,10 @@ class StateCollector(Collector):
             integrations = ops_queries.budgeted_integrations(session)
             for integration in integrations:
                 session.expunge(integration)
-        calls = _gauge("socialcal_graph_budget_calls_in_window", "Graph calls taken from the Page token's budget "
+        calls = _gauge("socialcal_graph_budget_calls_in_window", "Graph calls taken from the Page's budget "
                        "in the current window.", ["page_id"])
-        capacity = _gauge("socialcal_graph_budget_capacity", "Calls allowed per token per budget window.")
+        capacity = _gauge("socialcal_graph_budget_capacity",
+                          "Calls allowed per Page per budget window (24 x SOCIALCAL_GRAPH_CALLS_PER_HOUR per 24 h).")
         capacity.add_metric([], budget.shape.capacity)
         paused = _gauge("socialcal_graph_pause_remaining_seconds", "Seconds left on a pause in force for the Page's "
                         "token or the Page (0: not paused).", ["page_id", "scope"])

@@ -30,7 +30,7 @@ from typing import Any, Iterator, Mapping
 import pytest
 import responses
 
-from graph.client import GraphClient
+from graph.client import RECONCILE_POST_FIELDS, GraphClient
 from graph.sandbox.router import API_VERSION as SANDBOX_API_VERSION
 from tasks.domain.page_insights import DEFAULT_METRICS
 from tasks.domain.post_metrics import MEDIA_VIEW_METRIC, POST_FIELDS
@@ -70,15 +70,21 @@ class Case:
 
 
 CASES: tuple[Case, ...] = (
-    # -- text, link and album posts on /feed: live (published), phase one / draft (unpublished), scheduled
+    # -- text, link, photo and album posts on /feed: live (published), draft (DRAFT), scheduled
     Case("feed-text-live", "create_feed_post", (PAGE,), {"message": "Hello"}),
+    Case("feed-text-draft", "create_feed_post", (PAGE,), {"message": "Hello", "draft": True}),
     Case("feed-text-unpublished", "create_feed_post", (PAGE,), {"message": "Hello", "published": False}),
     Case("feed-text-scheduled", "create_feed_post", (PAGE,), {"message": "Hello", "scheduled_at": WHEN}),
     Case("feed-link-live", "create_feed_post", (PAGE,), {"message": "Read", "link": "https://example.com/a"}),
+    Case("feed-link-draft", "create_feed_post", (PAGE,),
+         {"message": "Read", "link": "https://example.com/a", "draft": True}),
     Case("feed-link-scheduled", "create_feed_post", (PAGE,),
          {"message": "Read", "link": "https://example.com/a", "published": False, "scheduled_at": WHEN}),
-    Case("feed-album-unpublished", "create_feed_post", (PAGE,),
-         {"message": "Album", "published": False, "attached_media": [PHOTO, PHOTO]}),
+    Case("feed-album-live", "create_feed_post", (PAGE,), {"message": "Album", "attached_media": [PHOTO, PHOTO]}),
+    Case("feed-album-draft", "create_feed_post", (PAGE,),
+         {"message": "Album", "draft": True, "attached_media": [PHOTO, PHOTO]}),
+    Case("feed-photo-draft", "create_feed_post", (PAGE,),  # a single-photo draft: one attached photo
+         {"message": "Photo", "draft": True, "attached_media": [PHOTO]}),
     Case("feed-album-scheduled", "create_feed_post", (PAGE,),
          {"message": "Album", "published": False, "scheduled_at": WHEN, "attached_media": [PHOTO]}),
     # -- photos: a single photo post, album parts (unpublished, temporary when scheduled), a scheduled photo
@@ -90,13 +96,16 @@ CASES: tuple[Case, ...] = (
          {"published": False, "temporary": True}),
     Case("photo-scheduled", "upload_photo", (PAGE, "https://example.com/p.jpg"),
          {"caption": "Look", "published": False, "scheduled_at": WHEN}),
-    # -- videos on the video host
+    Case("photo-post-id", "photo_post_id", (PHOTO,)),
+    # -- videos on the video host, then the video's own Page post read from the Video node
     Case("video-live", "upload_video", (PAGE, "https://example.com/v.mp4"), {"description": "Watch", "title": "T"}),
+    Case("video-draft", "upload_video", (PAGE, "https://example.com/v.mp4"), {"description": "Watch", "draft": True}),
     Case("video-unpublished", "upload_video", (PAGE, "https://example.com/v.mp4"),
          {"description": "Watch", "published": False}),
     Case("video-scheduled", "upload_video", (PAGE, "https://example.com/v.mp4"),
          {"description": "Watch", "scheduled_at": WHEN}),
     Case("video-status", "video_status", (VIDEO,)),
+    Case("video-post", "video_post", (VIDEO,)),
     # -- Reels: start, upload (rupload host), finish in each state
     Case("reel-start", "start_reel", (PAGE,)),
     Case("reel-upload", "upload_reel", (UPLOAD_URL, "https://example.com/r.mp4")),
@@ -104,22 +113,21 @@ CASES: tuple[Case, ...] = (
     Case("reel-finish-scheduled", "finish_reel", (PAGE, VIDEO),
          {"video_state": "SCHEDULED", "description": "Reel", "scheduled_at": WHEN}),
     Case("reel-finish-draft", "finish_reel", (PAGE, VIDEO), {"video_state": "DRAFT", "description": "Reel"}),
-    # -- existing posts: what the publisher and post changes call on each kind of id they store
-    Case("publish-post", "publish_post", (POST,)),
-    Case("publish-video", "publish_post", (VIDEO,)),  # live video, phase two (publisher._publish)
+    # -- existing posts: Page posts (text, link, photo, album) by their post id; videos and Reels on the Video node
     Case("reschedule-post", "reschedule_post", (POST, WHEN)),
-    Case("reschedule-video", "reschedule_post", (VIDEO, WHEN)),
-    Case("reschedule-photo", "reschedule_post", (PHOTO, WHEN)),  # a photo whose create gave no post_id
     Case("edit-post", "update_message", (POST, "New text")),
-    Case("edit-video", "update_message", (VIDEO, "New text")),
-    Case("edit-photo", "update_message", (PHOTO, "New text")),
+    Case("reschedule-video", "update_video", (VIDEO,), {"scheduled_at": WHEN}),
+    Case("edit-video", "update_video", (VIDEO,), {"description": "New text"}),
+    Case("publish-video", "update_video", (VIDEO,), {"published": True}),
     Case("delete-post", "delete_post", (POST,)),
     Case("delete-video", "delete_post", (VIDEO,)),
     Case("delete-photo", "delete_post", (PHOTO,)),
     # -- listings (reconciliation, post metrics)
     Case("list-scheduled", "list_scheduled_posts", (PAGE,)),
-    Case("list-unpublished", "list_unpublished_posts", (PAGE,)),
     Case("list-published", "list_published_posts", (PAGE,), {"since": WHEN}),
+    Case("list-published-reconcile", "list_published_posts", (PAGE,),
+         {"since": WHEN, "max_pages": 5, "fields": RECONCILE_POST_FIELDS}),
+    Case("list-videos", "list_videos", (PAGE,), {"since": WHEN}),
     Case("post-metrics-listing", "iter_published_posts", (PAGE,), {"fields": POST_FIELDS, "since": WHEN}),
     # -- insights
     Case("page-insights", "page_insights", (PAGE, list(DEFAULT_METRICS)),
@@ -132,19 +140,7 @@ CASES: tuple[Case, ...] = (
 )
 
 # Case id -> (the violation it must show, why it is known). Remove the entry when the fix lands.
-KNOWN_DEFECTS: dict[str, tuple[str, str]] = {
-    "list-unpublished": ("Page defines no GET /promotable_posts",
-                         "promotable_posts was removed in v3.3 (2019); the publishing change (issue-11) "
-                         "reconciles from edges that exist"),
-    "publish-video": ("'is_published' is not a parameter of AdVideo.api_update",
-                      "a Video takes published=true, not is_published; fixed by the publishing change (issue-11)"),
-    "edit-video": ("'message' is not a parameter of AdVideo.api_update",
-                   "a Video's caption is description, not message; fixed by the publishing change (issue-11)"),
-    "reschedule-photo": ("Photo defines no POST on the node",
-                         "publisher._photo falls back to the photo id when Graph gives no post_id; a Photo node "
-                         "cannot be updated (SDK photo.py has no api_update): reported to the publishing side"),
-    "edit-photo": ("Photo defines no POST on the node", "as reschedule-photo"),
-}
+KNOWN_DEFECTS: dict[str, tuple[str, str]] = {}
 
 
 def _answer(request: Any) -> tuple[int, dict[str, str], str]:
@@ -160,6 +156,10 @@ def _answer(request: Any) -> tuple[int, dict[str, str], str]:
         body = {"id": POST}
     elif method == "POST" and path.endswith("/photos"):
         body = {"id": PHOTO, "post_id": POST}
+    elif method == "GET" and "fields=post_id" in request.url:
+        body = {"post_id": POST, "permalink_url": f"/{PAGE}/videos/{VIDEO}/"}
+    elif method == "GET" and "fields=page_story_id" in request.url:
+        body = {"page_story_id": POST}
     elif method == "POST" and path.endswith("/videos"):
         body = {"id": VIDEO}
     elif method in ("POST", "DELETE"):
@@ -167,7 +167,7 @@ def _answer(request: Any) -> tuple[int, dict[str, str], str]:
     elif path.endswith("/insights"):
         body = {"data": [{"name": MEDIA_VIEW_METRIC, "period": "day",
                           "values": [{"value": 1, "end_time": "2030-01-02T08:00:00+0000"}]}]}
-    elif re.search(r"/(accounts|scheduled_posts|published_posts|promotable_posts)$", path):
+    elif re.search(r"/(accounts|scheduled_posts|published_posts|videos)$", path):
         body = {"data": [{"id": POST, "name": "Page", "access_token": "EAAPageTokenFromAccounts42", "tasks": []}]}
     else:
         body = {"id": PAGE, "name": "Page", "status": {"video_status": "ready"}}
@@ -207,6 +207,17 @@ def test_request_conforms_to_the_sdk(case: Case) -> None:
         return
     assert not found, f"{case.id} sends what facebook-business {SDK_API_VERSION} does not define:\n" \
                       f"{describe_all(found)}"
+
+
+@pytest.mark.parametrize("method, args", [
+    ("update_message", (PHOTO, "New text")), ("reschedule_post", (PHOTO, WHEN)),
+    ("update_message", (VIDEO, "New text")), ("reschedule_post", (VIDEO, WHEN)),
+])
+def test_page_post_updates_never_go_to_a_photo_or_video_id(method: str, args: tuple[Any, ...]) -> None:
+    """The Photo node cannot be updated (SDK photo.py has no api_update) and the Video node refuses
+    ``message``/``is_published`` (AdVideo.api_update): the client refuses before sending anything."""
+    with pytest.raises(ValueError, match="not a Page post id"):
+        sent_by(Case("refused", method, args))
 
 
 def test_every_public_client_method_is_enumerated() -> None:
@@ -272,3 +283,43 @@ def test_oracle_accepts_field_expansion_on_edges() -> None:
     assert check_fields("comments{nope}", PagePost, "x") == ["x: Comment has no field or edge 'nope'"]
 
 
+
+
+# ----------------------------------------------------------------------------- token lifecycle (graph.tokens)
+
+# TokenClient's own requests. Only /me is a node the SDK defines; /oauth/access_token and /debug_token are
+# OAuth endpoints outside its generated definitions (developers.facebook.com/docs/facebook-login/guides/
+# access-tokens/get-long-lived, developers.facebook.com/docs/graph-api/reference/debug_token), checked for
+# their documented parameter names here instead.
+TOKEN_CASES: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {
+    "me_id": ((), {}),
+    "exchange_for_long_lived": ((), {"app_id": "1", "app_secret": APP_SECRET, "short_lived": "EAAShort"}),
+    "debug": (("EAAInput",), {}),
+}
+OAUTH_PARAMS = {"/oauth/access_token": {"grant_type", "client_id", "client_secret", "fb_exchange_token"},
+                "/debug_token": {"input_token"}}
+
+
+def test_token_client_requests_conform() -> None:
+    from graph.tokens import TokenClient
+
+    own = {name for name, member in vars(TokenClient).items() if inspect.isfunction(member) and not name.startswith("_")}
+    assert own == set(TOKEN_CASES), f"TokenClient methods without a contract case: {sorted(own - set(TOKEN_CASES))}"
+    for method, (args, kwargs) in TOKEN_CASES.items():
+        client = TokenClient(TOKEN, base_url=BASE, scope_id=PAGE)
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            for verb in ("GET", "POST"):
+                mock.add_callback(verb, re.compile(r"https://.*"), callback=lambda request: (
+                    200, {"Content-Type": "application/json"},
+                    json.dumps({"id": PAGE, "access_token": "EAALong", "data": {"is_valid": True}})))
+            getattr(client, method)(*args, **kwargs)
+            [call] = mock.calls
+        sent = Sent.from_prepared(call.request)
+        path = call.request.path_url.split("?")[0].removeprefix(f"/{DEFAULT_GRAPH_VERSION}")
+        if path in OAUTH_PARAMS:
+            assert call.request.method == "POST" and "?" not in call.request.url, "secrets belong in the body"
+            sent_names = set(json.loads(json.dumps(dict(p.split("=", 1) for p in (call.request.body or "").split("&")))))
+            assert sent_names == OAUTH_PARAMS[path], (method, sent_names)
+        else:
+            problems, _ = check_request(sent, NODE_OF)
+            assert not problems, describe_all(problems)

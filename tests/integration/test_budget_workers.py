@@ -34,11 +34,13 @@ from tests.support.worker_logs import settled
 
 pytestmark = pytest.mark.integration
 
-# A shrunk budget: 20 calls per 10 s per token, in both workers (they must share it through Redis).
-CAPACITY = 20
+# A shrunk budget: 24 calls (24 x 1 per hour) per 10 s per Page, in both workers (they must share it
+# through Redis). The window stands for Meta's 24 h: compressed time, the same number of calls.
+CALLS_PER_HOUR = 1
+CAPACITY = 24 * CALLS_PER_HOUR
 WINDOW_SECONDS = 10
 BUDGET_ENV = {
-    "SOCIALCAL_GRAPH_CALLS_PER_HOUR": str(CAPACITY),
+    "SOCIALCAL_GRAPH_CALLS_PER_HOUR": str(CALLS_PER_HOUR),
     "SOCIALCAL_GRAPH_BUDGET_WINDOW_SECONDS": str(WINDOW_SECONDS),
 }
 
@@ -79,7 +81,7 @@ def _new_page(sandbox: Any, name: str) -> dict[str, str]:
 
 
 def test_two_workers_share_one_budget_while_a_backlog_drains(db, sandbox, workers):
-    """40 posts on one Page, 20 calls per 10 s: the drain takes two windows and never exceeds one.
+    """48 posts on one Page, 24 calls per 10 s: the drain takes two windows and never exceeds one.
 
     The sandbox counts over a *rolling* window of the same length as ours: the strictest referee
     (a fixed window aligned to the epoch would let 2C through across a boundary unnoticed). Each

@@ -25,7 +25,7 @@ def test_every_content_type_is_published_and_found_once(sandbox_server, page_cli
     page, client = page_client
     when = datetime.now(timezone.utc) + timedelta(days=3)
     text_id = client.create_feed_post(page.page_id, message="text", published=False, scheduled_at=when)
-    link_id = client.create_feed_post(page.page_id, message="link", link="https://example.com", published=False)
+    link_id = client.create_feed_post(page.page_id, message="link", link="https://example.com", draft=True)
     photo = client.upload_photo(page.page_id, "https://cdn.example/p.jpg", caption="photo", alt_text="a cup",
                                 published=False, scheduled_at=when)
     album_photos = [client.upload_photo(page.page_id, f"https://cdn.example/{i}.jpg", published=False,
@@ -35,11 +35,10 @@ def test_every_content_type_is_published_and_found_once(sandbox_server, page_cli
     video_id = client.upload_video(page.page_id, "https://cdn.example/v.mp4", description="video", published=False,
                                    scheduled_at=when)
     reel = client.start_reel(page.page_id)
-    assert client.upload_reel(reel.upload_url, "https://cdn.example/r.mp4")
+    client.upload_reel(reel.upload_url, "https://cdn.example/r.mp4")
     assert client.video_status(reel.video_id)
     client.finish_reel(page.page_id, reel.video_id, video_state="SCHEDULED", description="reel", scheduled_at=when)
-    live_id = client.create_feed_post(page.page_id, message="live", published=False)
-    assert client.publish_post(live_id)
+    live_id = client.create_feed_post(page.page_id, message="live")  # one call: live posts are single-phase
 
     posts = [p for p in sandbox_server.objects(page.page_id)["posts"] if not p["deleted"]]
     by_message = {}
@@ -50,7 +49,10 @@ def test_every_content_type_is_published_and_found_once(sandbox_server, page_cli
     assert by_message["album"][0]["attached_media"] == album_photos
     assert by_message["text"][0]["scheduled_publish_time"] == int(when.timestamp())
     assert by_message["live"][0]["status"] == "published"
-    assert by_message["link"][0]["status"] == "draft"
+    assert by_message["link"][0]["status"] == "draft" and by_message["link"][0]["unpublished_content_type"] == "DRAFT"
+    assert by_message["live"][0]["id"] == live_id and link_id
+    video_post, reel_post = client.video_post(video_id), client.video_post(reel.video_id)
+    assert {by_message["video"][0]["id"], by_message["reel"][0]["id"]} == {video_post.post_id, reel_post.post_id}
     assert {p["id"] for p in client.list_scheduled_posts(page.page_id)} >= {text_id, album_id}
     assert video_id and photo.id
 
@@ -59,8 +61,8 @@ def test_reschedule_update_delete_and_listings(sandbox_server, page_client):
     page, client = page_client
     when = datetime.now(timezone.utc) + timedelta(days=3)
     post_id = client.create_feed_post(page.page_id, message="first", published=False, scheduled_at=when)
-    assert client.reschedule_post(post_id, when + timedelta(days=1))
-    assert client.update_message(post_id, "second")
+    client.reschedule_post(post_id, when + timedelta(days=1))
+    client.update_message(post_id, "second")
     scheduled = client.list_scheduled_posts(page.page_id)
     assert scheduled[0]["message"] == "second"
     assert int(scheduled[0]["scheduled_publish_time"]) == int((when + timedelta(days=1)).timestamp())

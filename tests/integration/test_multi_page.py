@@ -65,7 +65,9 @@ def _three_pages(sandbox: Any) -> tuple[str, list[Any], list[dict[str, Any]]]:
 
 
 def test_three_pages_one_user_token_every_writer_request_answered_without_a_page(db, sandbox, workers, redis_client):
-    workers.start()
+    # Next month's slots lie up to 60 days ahead: past the default 29-day window they would wait in the
+    # database; with the feed reference's 75 days every one is scheduled on its Page now.
+    workers.start(SOCIALCAL_SCHEDULE_MAX_DAYS="75")
     tenant_id, pages, connected = _three_pages(sandbox)
     by_integration = {c["integration_id"]: c for c in connected}
     cologne = [c for c in connected if c["page_name"] == "Franchise Cologne"][0]["integration_id"]

@@ -44,13 +44,17 @@ def page(db, sandbox):
             "token": record.token, "record": record}
 
 
-def test_plan_to_scheduled_post_through_the_worker(page, sandbox, workers):
+def test_plan_to_scheduled_post_through_the_worker(page, sandbox, workers, monkeypatch):
     from datetime import datetime, timezone
 
     from tasks.domain.planning import plan_month
     from tests.support.pipeline import live_posts
 
-    workers.start()
+    # Next month's slots lie 30-60 days ahead: beyond the default 29-day window they would wait in the
+    # database (tests/unit/test_approval_gate.py); the feed reference's 75 days lets them go out now.
+    monkeypatch.setenv("SOCIALCAL_SCHEDULE_MAX_DAYS", "75")
+    get_settings.cache_clear()
+    workers.start(SOCIALCAL_SCHEDULE_MAX_DAYS="75")
     month = (datetime.now(timezone.utc).replace(day=1) + __import__("datetime").timedelta(days=40)).strftime("%Y-%m")
     with transaction() as s:
         slot_ids = plan_month(s, page["tenant_id"], month).slot_ids

@@ -65,7 +65,7 @@ def test_state_gauges_follow_the_database_and_redis(db, sandbox, redis_client):
     assert 7100 < sample(text, "socialcal_insights_pull_age_seconds", page_id=live.page_id) < 7300
     assert 590 < sample(text, "socialcal_graph_pause_remaining_seconds", page_id=live.page_id, scope="page") <= 600
     assert sample(text, "socialcal_graph_pause_remaining_seconds", page_id=dead.page_id, scope="page") == 0
-    assert sample(text, "socialcal_graph_budget_capacity") == get_settings().graph_calls_per_hour
+    assert sample(text, "socialcal_graph_budget_capacity") == 24 * get_settings().graph_calls_per_hour  # per Page and 24 h
     assert time.time() - 40 < sample(text, "socialcal_dispatch_due_last_run_timestamp_seconds") < time.time()
     for secret in (live.token, dead.token, post_id, "waiting for a worker"):
         assert secret not in text

@@ -32,3 +32,13 @@ def srv(server: SandboxServer, request: pytest.FixtureRequest) -> Iterator[Sandb
     assert stats["internal_errors"] == []
     if not getattr(request.module, "SANDBOX_ALLOW_TOKEN_IN_URL", False):
         assert stats["token_in_url_calls"] == 0
+
+
+@pytest.fixture
+def app_srv() -> Iterator[tuple[SandboxServer, str]]:
+    """A sandbox that knows an app secret (so its app token ``{app_id}|{secret}`` and the OAuth endpoints work)."""
+    secret = "sandbox-app-secret-for-tests"
+    srv = SandboxServer(port=0, seed=3, calls_per_window=10_000, app_secret=secret).start()
+    yield srv, secret
+    assert srv.stats()["internal_errors"] == []
+    srv.stop()

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from graph.client import GraphClient
+from graph.client import RECONCILE_POST_FIELDS, GraphClient
 from graph.errors import (
     Ambiguous,
     AuthError,
@@ -34,7 +34,7 @@ def test_publishing_primitives_and_reconciliation_listings(srv):
     soon = int(time.time()) + 3600
 
     status_id = graph.create_feed_post(page.page_id, message="hello")
-    draft_id = graph.create_feed_post(page.page_id, message="draft", published=False)
+    draft_id = graph.create_feed_post(page.page_id, message="draft", draft=True)
     photos = [graph.upload_photo(page.page_id, "https://cdn.example.com/a.jpg", published=False, temporary=True)
               for _ in range(2)]
     assert all(photo.post_id is None for photo in photos)
@@ -43,29 +43,36 @@ def test_publishing_primitives_and_reconciliation_listings(srv):
     single = graph.upload_photo(page.page_id, "https://cdn.example.com/b.jpg", caption="one", alt_text="alt")
     video_id = graph.upload_video(page.page_id, "https://cdn.example.com/v.mp4", description="clip",
                                   scheduled_at=soon + 60)
+    video_post = graph.video_post(video_id)
+    assert video_post.post_id and video_post.post_id != f"{page.page_id}_{video_id}"  # an id of its own
+    assert video_post.permalink_url == f"https://www.facebook.com/{page.page_id}/videos/{video_id}/"
     reel = graph.start_reel(page.page_id)
-    assert graph.upload_reel(reel.upload_url, "https://cdn.example.com/r.mp4") is True
+    graph.upload_reel(reel.upload_url, "https://cdn.example.com/r.mp4")
     assert graph.video_status(reel.video_id)["video_status"] == "ready"
-    finished = graph.finish_reel(page.page_id, reel.video_id, video_state="DRAFT", description="reel")
-    assert finished["success"] is True
+    graph.finish_reel(page.page_id, reel.video_id, video_state="DRAFT", description="reel")  # answers success only
+    reel_post = graph.video_post(reel.video_id)
+    assert reel_post.post_id and reel_post.permalink_url == f"https://www.facebook.com/reel/{reel.video_id}/"
 
     scheduled = {item["id"] for item in graph.list_scheduled_posts(page.page_id)}
-    assert scheduled == {album_id, f"{page.page_id}_{video_id}"}
-    with pytest.raises(InvalidRequest) as removed:  # promotable_posts: removed by Meta with v3.3, as on Graph
-        graph.list_unpublished_posts(page.page_id)
-    assert removed.value.code == 100 and "nonexisting field (promotable_posts)" in removed.value.graph_message
+    assert scheduled == {album_id, video_post.post_id}
     published = graph.list_published_posts(page.page_id)
-    assert [item["id"] for item in published] == [single.post_id, status_id]
+    assert [item["id"] for item in published] == [single.post_id, status_id]  # drafts are in neither listing
     assert all("reactions" in item and "comments" in item for item in published)
+    light = graph.list_published_posts(page.page_id, fields=RECONCILE_POST_FIELDS, since=soon - 3600 - 60)
+    assert [set(item) for item in light] == [{"id", "message", "created_time"}] * 2
 
-    assert graph.publish_post(draft_id) is True and graph.publish_post(draft_id) is True
-    assert graph.reschedule_post(album_id, soon + 7200) is True
-    assert graph.update_message(album_id, "album v2") is True
+    graph.reschedule_post(album_id, soon + 7200)
+    graph.update_message(album_id, "album v2")
+    graph.update_video(video_id, description="clip v2", scheduled_at=soon + 7200)
+    assert {p["id"]: p["message"] for p in srv.objects(page.page_id)["posts"]}[video_post.post_id] == "clip v2"
     assert graph.delete_post(status_id) is True
     assert graph.delete_post(status_id) is False  # already gone: NotFound, swallowed
 
-    kinds = sorted(p["kind"] for p in srv.objects(page.page_id)["posts"])
-    assert kinds == ["album", "photo", "reel", "status", "status", "video"]
+    posts = srv.objects(page.page_id)["posts"]
+    assert sorted(p["kind"] for p in posts) == ["album", "photo", "reel", "status", "status", "video"]
+    drafts = [p for p in posts if p["status"] == "draft"]
+    assert sorted(p["kind"] for p in drafts) == ["reel", "status"]
+    assert all(p["unpublished_content_type"] == "DRAFT" for p in drafts)
 
 
 def test_pages_insights_and_post_insights(srv):

@@ -85,6 +85,12 @@ def test_rules_match_method_path_alternatives_and_page(srv):
                         headers={"Authorization": f"OAuth {other.token}"}).status_code == 200
 
 
+def test_after_lets_the_first_matching_calls_through(srv):
+    page = srv.add_page()
+    srv.set_faults(rules=[{"method": "POST", "path": "feed", "mode": "error", "code": 2, "after": 2, "count": 1}])
+    assert [feed(srv, page).status_code for _ in range(4)] == [200, 200, 500, 200]
+
+
 def test_rate_is_seeded_and_burst_repeats(srv):
     page = srv.add_page()
     rule = {"method": "POST", "path": "feed", "rate": 0.5, "mode": "error"}

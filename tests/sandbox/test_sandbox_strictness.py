@@ -73,3 +73,86 @@ def test_some_metric_values_are_objects_like_metas_example(srv):
                               "page_hosted_crosspost", "page_hosted_share", "page_owned"}
         assert value["page_owned"] == plain["value"]  # overlapping parts: not a breakdown to sum
         assert sum(value.values()) != plain["value"]
+
+
+def _post(srv, page, path, **data):
+    return requests.post(f"{srv.graph_url}/{path}", data=data, headers={"Authorization": f"OAuth {page.token}"},
+                         timeout=5)
+
+
+def _video(srv, page, **data):
+    answer = requests.post(f"{srv.video_url}/{page.page_id}/videos", headers={"Authorization": f"OAuth {page.token}"},
+                           data={"file_url": "https://cdn.example.com/v.mp4", "description": "Clip", **data}, timeout=5)
+    return answer.json()["id"]
+
+
+def test_the_video_node_refuses_page_post_parameters(srv):
+    """SDK AdVideo.api_update takes published, description, scheduled_publish_time; is_published and
+    message are Page-post parameters (PagePost.api_update) and a Video refuses them."""
+    page = srv.add_page()
+    video_id = _video(srv, page, published="false", unpublished_content_type="DRAFT")
+    for name, value in (("is_published", "true"), ("message", "new")):
+        error = _post(srv, page, video_id, **{name: value}).json()["error"]
+        assert error["code"] == 100 and f"Param {name} is not a valid parameter on node type (Video)" in error["message"]
+    [post] = srv.objects(page.page_id)["posts"]
+    assert post["status"] == "draft" and post["message"] == "Clip"  # nothing changed
+    assert _post(srv, page, video_id, description="Clip v2").json() == {"success": True}
+    assert _post(srv, page, video_id, published="true").json() == {"success": True}
+    [post] = srv.objects(page.page_id)["posts"]
+    assert post["status"] == "published" and post["message"] == "Clip v2"
+
+
+def test_the_photo_node_cannot_be_updated_only_its_post(srv):
+    """SDK photo.py has no api_update: POST /{photo-id} is "Unsupported post request"; the photo's
+    Page post (post_id from /photos) is where a caption edit or a new time goes."""
+    page = srv.add_page()
+    answer = _post(srv, page, f"{page.page_id}/photos", url="https://cdn.example.com/p.jpg", caption="Look",
+                   published="false", scheduled_publish_time=str(int(srv.state.now()) + 3600)).json()
+    for data in ({"message": "new"}, {"scheduled_publish_time": str(int(srv.state.now()) + 7200)}):
+        error = _post(srv, page, answer["id"], **data).json()["error"]
+        assert (error["code"], error["error_subcode"]) == (100, 33)
+    assert _post(srv, page, answer["post_id"], message="new").json() == {"success": True}
+    error = _post(srv, page, answer["post_id"], published="true").json()["error"]  # a Video parameter
+    assert error["code"] == 100 and "node type (PagePost)" in error["message"]
+
+
+def test_drafts_are_draft_posts_listed_nowhere(srv):
+    page = srv.add_page()
+    draft = _post(srv, page, f"{page.page_id}/feed", message="d", published="false",
+                  unpublished_content_type="DRAFT").json()["id"]
+    dark = _post(srv, page, f"{page.page_id}/feed", message="x", published="false").json()["id"]
+    for edge in ("scheduled_posts", "published_posts", "posts", "feed"):
+        assert get(srv, page, f"{page.page_id}/{edge}").json()["data"] == [], edge
+    kinds = {p["id"]: p["unpublished_content_type"] for p in srv.objects(page.page_id)["posts"]}
+    assert kinds == {draft: "DRAFT", dark: None}  # published=false alone is not a draft
+    for data, fragment in (
+        ({"published": "true", "unpublished_content_type": "DRAFT"}, "only for posts created with published=false"),
+        ({"published": "false", "unpublished_content_type": "DRAFT",
+          "scheduled_publish_time": str(int(srv.state.now()) + 3600)}, "A draft cannot have a scheduled_publish_time"),
+        ({"published": "false", "unpublished_content_type": "DRAFTY"}, "must be one of"),
+    ):
+        error = _post(srv, page, f"{page.page_id}/feed", message="m", **data).json()["error"]
+        assert error["code"] == 100 and fragment in error["message"], error
+
+
+def test_a_scheduled_post_moves_to_published_posts_when_its_time_passes(srv):
+    page = srv.add_page()
+    when = int(srv.state.now()) + 900
+    post_id = _post(srv, page, f"{page.page_id}/feed", message="later", published="false",
+                    scheduled_publish_time=str(when)).json()["id"]
+    video_id = _video(srv, page, published="false", scheduled_publish_time=str(when))
+    video_post = get(srv, page, video_id, fields="post_id").json()["post_id"]
+    assert {p["id"] for p in get(srv, page, f"{page.page_id}/scheduled_posts").json()["data"]} == {post_id, video_post}
+    srv.advance_clock(901)
+    assert get(srv, page, f"{page.page_id}/scheduled_posts").json()["data"] == []
+    listed = get(srv, page, f"{page.page_id}/published_posts", fields="id,created_time").json()["data"]
+    assert {p["id"] for p in listed} == {post_id, video_post}
+
+
+def test_the_schedule_window_is_ten_minutes_to_seventy_five_days(srv):
+    page = srv.add_page()
+    now = int(srv.state.now())
+    for ahead, ok in ((9 * 60, False), (11 * 60, True), (75 * 86400 - 60, True), (75 * 86400 + 60, False)):
+        answer = _post(srv, page, f"{page.page_id}/feed", message=f"t{ahead}", published="false",
+                       scheduled_publish_time=str(now + ahead))
+        assert (answer.status_code == 200) == ok, (ahead, answer.text)

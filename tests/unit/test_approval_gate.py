@@ -204,3 +204,23 @@ def test_a_tenant_is_not_opted_in_by_default(db):
     with transaction() as s:
         assert s.get(Tenant, tenant_id).auto_publish is False
         assert s.get(Tenant, bare_id).auto_publish is False
+
+
+@pytest.mark.parametrize(("days", "content_type", "window_days"), [
+    (28, "text", 29), (30, "text", 29), (40, "photo", 60), (61, "video", 60), (40, "reel", 60),
+])
+def test_posts_beyond_the_schedule_window_wait_in_the_database(days, content_type, window_days):
+    """SOCIALCAL_SCHEDULE_MAX_DAYS (29 by default) decides how far ahead a post is handed to Meta; a
+    later post waits (due an hour before it enters the window). Reels never go past Meta's 29 days."""
+    settings = Settings.from_env({"SOCIALCAL_SCHEDULE_MAX_DAYS": str(window_days)})
+    snap = Snapshot(post_id="p", tenant_id="t", integration=None, content_type=content_type,  # type: ignore[arg-type]
+                    message="hello", link=None, media=[], scheduled_at=NOW + timedelta(days=days), auto_publish=False,
+                    graph_ids={}, intent={})
+    mode, scheduled_at, wait_until = Publisher("p", "owner", settings, lambda i: pytest.fail("a client")) \
+        .choose_mode(snap, NOW)
+    window = min(window_days, 29) if content_type == "reel" else window_days
+    assert mode == "scheduled" and scheduled_at == NOW + timedelta(days=days)
+    if days <= window:
+        assert wait_until is None
+    else:
+        assert wait_until == NOW + timedelta(days=days) - timedelta(days=window) + timedelta(hours=1)

@@ -24,6 +24,7 @@ from graph.client import (
     PageInfo,
     PhotoResult,
     ReelStart,
+    VideoPost,
 )
 from graph.errors import (
     Ambiguous,
@@ -178,14 +179,13 @@ def test_reel_start_upload_status_finish(rsps, client):
     rsps.post(f"{BASE}/{PAGE}/video_reels", json={"video_id": "9001", "upload_url": upload_url})
     rsps.post(upload_url, json={"success": True})
     rsps.get(f"{BASE}/9001", json={"id": "9001", "status": {"video_status": "ready"}})
-    rsps.post(f"{BASE}/{PAGE}/video_reels", json={"success": True, "post_id": "777"})
+    rsps.post(f"{BASE}/{PAGE}/video_reels", json={"success": True})  # Meta's whole answer to finish
 
     start = client.start_reel(PAGE)
     assert start == ReelStart(video_id="9001", upload_url=upload_url)
-    assert client.upload_reel(start.upload_url, "https://cdn.example/r.mp4") is True
+    client.upload_reel(start.upload_url, "https://cdn.example/r.mp4")
     assert client.video_status(start.video_id) == {"video_status": "ready"}
-    finish = client.finish_reel(PAGE, start.video_id, video_state="SCHEDULED", description="Reel!", scheduled_at=WHEN)
-    assert finish["success"] is True
+    client.finish_reel(PAGE, start.video_id, video_state="SCHEDULED", description="Reel!", scheduled_at=WHEN)
 
     start_call, upload_call, status_call, finish_call = rsps.calls
     assert form(start_call) == {"upload_phase": "start"}
@@ -206,17 +206,56 @@ def test_reel_scheduled_state_needs_a_time(client):
 
 # ----------------------------------------------------------------------------- existing posts
 
-def test_publish_reschedule_and_update(rsps, client):
+def test_reel_finish_without_success_is_an_unknown_outcome(rsps, client):
+    """Finish is the create: an answer other than {"success": true} proves nothing either way."""
+    rsps.post(f"{BASE}/{PAGE}/video_reels", json={"post_id": "777"})
+    with pytest.raises(Ambiguous):
+        client.finish_reel(PAGE, "9001", description="Reel!")
+
+
+def test_reel_upload_without_success_is_transient(rsps):
+    upload_url = "https://rupload.facebook.com/video-upload/v24.0/9001"
+    client = GraphClient(TOKEN, base_url=BASE)
+    rsps.post(upload_url, json={"success": False})
+    with pytest.raises(Transient):
+        client.upload_reel(upload_url, "https://cdn.example/r.mp4")
+
+
+def test_video_post_reads_the_videos_own_post_and_an_absolute_permalink(rsps, client):
+    rsps.get(f"{BASE}/9001", json={"post_id": f"{PAGE}_555", "permalink_url": f"/{PAGE}/videos/9001/", "id": "9001"})
+    rsps.get(f"{BASE}/9002", json={"id": "9002"})  # not made yet
+    assert client.video_post("9001") == VideoPost(f"{PAGE}_555", f"https://www.facebook.com/{PAGE}/videos/9001/")
+    assert client.video_post("9002") == VideoPost(None, None)
+    assert query(rsps.calls[0]) == {"fields": "post_id,permalink_url"}
+
+
+def test_drafts_are_unpublished_with_content_type_draft(rsps, client):
+    rsps.post(f"{BASE}/{PAGE}/feed", json={"id": f"{PAGE}_1"})
+    rsps.post(f"{VIDEO}/{PAGE}/videos", json={"id": "vid-1"})
+    client.create_feed_post(PAGE, message="Hi", draft=True)
+    client.upload_video(PAGE, "https://cdn.example/v.mp4", description="Hi", draft=True)
+    for call in rsps.calls:
+        assert form(call)["published"] == "false" and form(call)["unpublished_content_type"] == "DRAFT"
+    with pytest.raises(ValueError):
+        client.create_feed_post(PAGE, message="Hi", draft=True, scheduled_at=WHEN)
+
+
+def test_reschedule_update_and_video_update_are_confirmed(rsps, client):
     post = f"{PAGE}_9"
-    for _ in range(3):
+    for _ in range(2):
         rsps.post(f"{BASE}/{post}", json={"success": True})
-    assert client.publish_post(post) is True
-    assert client.reschedule_post(post, WHEN) is True
-    assert client.update_message(post, "New text") is True
+    rsps.post(f"{BASE}/9001", json={"success": True})
+    rsps.post(f"{BASE}/{post}", json={"id": post})  # no success: not confirmed
+    client.reschedule_post(post, WHEN)
+    client.update_message(post, "New text")
+    client.update_video("9001", description="New text", scheduled_at=WHEN, published=False)
+    with pytest.raises(Transient):
+        client.update_message(post, "again")
     assert [form(c) for c in rsps.calls] == [
-        {"is_published": "true"},
         {"scheduled_publish_time": str(WHEN_UNIX)},
         {"message": "New text"},
+        {"description": "New text", "scheduled_publish_time": str(WHEN_UNIX), "published": "false"},
+        {"message": "again"},
     ]
 
 
@@ -411,12 +450,12 @@ def test_error_echoing_the_token_is_scrubbed(rsps, client):
 def test_usage_headers_parsed_and_missing_means_unknown(rsps, client):
     rsps.get(f"{BASE}/{PAGE}", json={"id": PAGE, "name": "n"},
              headers={"X-App-Usage": '{"call_count": 28, "total_time": 25, "total_cputime": 25}',
-                      "X-Page-Usage": '{"call_count": 101, "total_time": 1, "total_cputime": 1}'})
+                      "X-Page-Usage": '{"call_count": 99, "total_time": 1, "total_cputime": 1}'})
     rsps.get(f"{BASE}/{PAGE}", json={"id": PAGE, "name": "n"})
     assert client.last_usage is None
     client.verify_page(PAGE)
     assert client.last_usage.app["call_count"] == 28
-    assert client.last_usage.max_percent() == 101.0
+    assert client.last_usage.max_percent() == 99.0
     client.verify_page(PAGE)
     assert client.last_usage.app is None and client.last_usage.page is None
     assert client.last_usage.max_percent() is None

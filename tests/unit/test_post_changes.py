@@ -43,8 +43,12 @@ class FakePage:
     def update_message(self, post_id: str, message: str) -> bool:
         return self._record("update_message", post_id, message)
 
+    def update_video(self, video_id: str, **changes: Any) -> bool:
+        return self._record("update_video", video_id, changes)
 
-def _post(status: str, *, external_id: str | None = None) -> str:
+
+def _post(status: str, *, external_id: str | None = None, content_type: str | None = None,
+          graph_ids: dict[str, Any] | None = None) -> str:
     tenant_id = make_tenant()
     connect(tenant_id, "page-1", "EAAtokenvalue000000000000000000001")
     with transaction() as s:
@@ -53,6 +57,10 @@ def _post(status: str, *, external_id: str | None = None) -> str:
         post = s.get(SocialPost, post_id)
         post.status = status
         post.external_id = external_id
+        if content_type:
+            post.content_type = content_type
+        if graph_ids:
+            post.graph_ids = graph_ids
         if status != PostStatus.PENDING_APPROVAL:
             post.approved_by, post.approved_hash = "ann", post.content_hash
     return post_id
@@ -90,8 +98,8 @@ def test_reschedule_an_approved_post_only_moves_its_due_time(db):
         post_changes.reschedule_post(s, post_id, WHEN, client_factory=page, now=now)
     row = _row(post_id)
     assert page.calls == []  # nothing is on the Page yet
-    # Not live: dispatched when the post enters Facebook's window (75 days before, plus a margin).
-    assert row.due_at.replace(tzinfo=timezone.utc) == max(now, WHEN - timedelta(days=75) + timedelta(hours=1))
+    # Not live: dispatched when the post enters the scheduling window (29 days before, plus a margin).
+    assert row.due_at.replace(tzinfo=timezone.utc) == max(now, WHEN - timedelta(days=29) + timedelta(hours=1))
     assert row.enqueued_at is None
 
 
@@ -169,3 +177,37 @@ def test_a_graph_failure_names_the_page_and_changes_nothing(db):
     assert isinstance(failed.value.error, AuthError)
     assert failed.value.integration_id == _row(post_id).integration_id
     assert _row(post_id).status == PostStatus.SCHEDULED and "cancelled" not in _events(post_id)
+
+
+@pytest.mark.parametrize("content_type", ["video", "reel"])
+def test_video_and_reel_changes_go_to_the_video_node_with_video_parameters(db, content_type):
+    """A Video takes description and scheduled_publish_time (SDK AdVideo.api_update), never message;
+    deleting the video deletes its post."""
+    ids = {"video_id": "9001", "post_id": "page-1_555"}
+    post_id = _post(PostStatus.SCHEDULED, external_id="page-1_555", content_type=content_type, graph_ids=ids)
+    page = FakePage()
+    with transaction() as s:
+        post_changes.reschedule_post(s, post_id, WHEN, client_factory=page)
+    with transaction() as s:
+        post_changes.update_message(s, post_id, "New caption", client_factory=page)  # proposes the edit
+    with transaction() as s:
+        post = s.get(SocialPost, post_id)
+        post.approved_hash = post_changes.current_hash(post, message="New caption")
+    with transaction() as s:
+        post_changes.update_message(s, post_id, "New caption", client_factory=page)
+    with transaction() as s:
+        post_changes.cancel_post(s, post_id, client_factory=page)
+    calls = [c for c in page.calls if c[0] != "client_for"]
+    assert calls == [("update_video", "9001", {"scheduled_at": WHEN}),
+                     ("update_video", "9001", {"description": "New caption"}),
+                     ("delete", "9001")]
+
+
+def test_a_photo_id_is_never_sent_a_page_post_change(db):
+    """An old row whose external_id is a bare photo id: the Photo node cannot be updated (SDK photo.py
+    has no api_update), so the change is refused before any Graph call."""
+    post_id, page = _post(PostStatus.SCHEDULED, external_id="4444", content_type="photo"), FakePage()
+    with pytest.raises(BadMessage, match="no Page post id"):
+        with transaction() as s:
+            post_changes.reschedule_post(s, post_id, WHEN, client_factory=page)
+    assert [c for c in page.calls if c[0] != "client_for"] == []

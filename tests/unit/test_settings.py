@@ -14,6 +14,9 @@ def test_defaults_match_the_contract():
     assert s.graph_video_url.startswith("https://graph-video.facebook.com/v")
     assert s.encryption_keys == ()
     assert s.anomaly_threshold == 3.5 == Settings().anomaly_threshold  # |score| past 3.5 "sigmas" is an anomaly
+    # Inside both of Meta's readings of the window (75 days in the feed reference, 30 in the posts guide).
+    assert s.schedule_max_days == 29
+    assert Settings.from_env({"SOCIALCAL_SCHEDULE_MAX_DAYS": "60"}).schedule_max_days == 60
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -26,6 +29,8 @@ def test_defaults_match_the_contract():
     ("SOCIALCAL_GRAPH_CALLS_PER_HOUR", "-5"),
     ("SOCIALCAL_GRAPH_CALLS_PER_HOUR", "lots"),
     ("SOCIALCAL_INSIGHTS_BUDGET_SHARE", "1.5"),
+    ("SOCIALCAL_SCHEDULE_MAX_DAYS", "76"),  # past Meta's own 75-day window
+    ("SOCIALCAL_SCHEDULE_MAX_DAYS", "0"),
 ])
 def test_bad_value_is_one_line_naming_the_variable(name, value):
     with pytest.raises(SettingsError) as caught:

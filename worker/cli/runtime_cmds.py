@@ -99,16 +99,20 @@ def beat(ctx: click.Context) -> None:
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--pages", default=3, show_default=True, type=int, help="Demo Pages to create at start.")
 @click.option("--seed", default=1, show_default=True, type=int)
-@click.option("--calls-per-window", default=200, show_default=True, type=int)
-@click.option("--window-seconds", default=3600, show_default=True, type=int)
+@click.option("--calls-per-window", default=4800, show_default=True, type=int,
+              help="Calls per Page (x its engaged users) per window: Meta's Pages limit is 4800 per 24 h.")
+@click.option("--window-seconds", default=86400, show_default=True, type=int)
+@click.option("--window-mode", default="rolling", show_default=True, type=click.Choice(["rolling", "fixed"]))
 @click.option("--latency-ms", default=0, show_default=True, type=int)
+@click.option("--app-secret", envvar="SOCIALCAL_SANDBOX_APP_SECRET", default=None,
+              help="The app secret the sandbox knows (its app token and OAuth endpoints); prefer the environment.")
 def sandbox(host: str, port: int, pages: int, seed: int, calls_per_window: int, window_seconds: int,
-            latency_ms: int) -> None:
+            window_mode: str, latency_ms: int, app_secret: str | None) -> None:
     """Serve the sandbox Graph API on loopback (for the demo, tests and benchmarks)."""
     from graph.sandbox import serve  # the test double is loaded only by its own command
 
     serve(host=host, port=port, demo_pages=pages, seed=seed, calls_per_window=calls_per_window,
-          window_seconds=window_seconds, latency_ms=latency_ms)
+          window_seconds=window_seconds, latency_ms=latency_ms, window_mode=window_mode, app_secret=app_secret)
 
 
 @click.command()

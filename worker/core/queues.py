@@ -31,6 +31,8 @@ TASK_ROUTES = {
     "posts.*": {"queue": Queue.DEFAULT.value},
     "approval.*": {"queue": Queue.DEFAULT.value},
     "ops.*": {"queue": Queue.DEFAULT.value},
+    # The daily token check: a background read, so it runs at insights priority.
+    "integrations.*": {"queue": Queue.INSIGHTS.value},
 }
 
 # The message name an outside agent consumes from its queue.
@@ -61,6 +63,7 @@ class TaskName(StrEnum):
     BUILD_REPORT_INPUT = "analysis.build_report_input"
     BUILD_ALL_REPORTS = "analysis.build_all_reports"
     REQUEUE_FAILED = "ops.requeue_failed"
+    CHECK_TOKENS = "integrations.check_tokens"
 
 
 TASK_NAMES = frozenset(name.value for name in TaskName)

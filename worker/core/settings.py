@@ -33,11 +33,24 @@ class Settings:
     graph_video_url: str = f"https://graph-video.facebook.com/{DEFAULT_GRAPH_VERSION}"
     encryption_keys: tuple[str, ...] = ()
     fb_app_secret: str | None = field(default=None, repr=False)
+    # With the secret: long-lived token exchange and debug_token at connect and in the daily check.
+    fb_app_id: str | None = None
+    # The operator's ceiling per Page, per hour: a Page may make 24 x this many calls in Meta's rolling
+    # 24 h window (4800 at the default, Meta's Pages BUC limit for one engaged user).
     graph_calls_per_hour: int = 200
-    # Budget window in seconds; shrinking it lets benchmarks and tests see a full hour's behaviour.
-    graph_budget_window_seconds: int = 3600
-    # Share of each token's budget that insights work may use, so publishing always has room.
+    # The rolling window standing for Meta's 24 h. Tests and benchmarks shrink it to compress time: the
+    # window still holds 24 x graph_calls_per_hour calls, and every other window (the app's hour) shrinks
+    # in proportion.
+    graph_budget_window_seconds: int = 86400
+    # Share of each Page's window that insights work may fill, so publishing always has room.
     insights_budget_share: float = 0.6
+    # Fraction of the window used below which calls are not paced at all (an approve-all goes out at
+    # once); above it, calls are spread more and more evenly as the window fills.
+    budget_pacing_from: float = 0.5
+    # API-published Reels per Page in the rolling window (Meta: 30 per 24 h).
+    reels_per_window: int = 30
+    # A token that expires sooner than this is refused at connect and flagged by the daily check.
+    token_min_days: int = 7
     # Usage percentage (X-App-Usage, X-Page-Usage, BUC) at which a scope pauses itself.
     usage_pause_percent: float = 90.0
     # How long a claimed post stays leased to one worker after its last write. Every fenced write (and
@@ -54,6 +67,11 @@ class Settings:
     task_events: bool = False
     # Claims of one post before it is failed for good (a bug or a poison post must not loop forever).
     max_publish_attempts: int = 25
+    # How far ahead a post is handed to Meta as a scheduled post; later posts wait in the database until
+    # they are this close. Meta's feed reference allows 10 minutes to 75 days, its publishing guide says
+    # 30 days in places, Reels take 29: 29 holds under every reading (developers.facebook.com/docs/
+    # graph-api/reference/page/feed, .../docs/pages-api/posts, .../docs/video-api/guides/reels-publishing).
+    schedule_max_days: int = 29
     # An approved post whose wake-up was due this long ago and is still approved is assumed lost from
     # the broker (a flush, a restart, a worker killed while holding it): what a healthy wake-up takes.
     redispatch_after_seconds: int = 120
@@ -109,11 +127,16 @@ class Settings:
                                        schemes=("http", "https")),
             encryption_keys=reader.fernet_keys("SOCIALCAL_ENCRYPTION_KEYS"),
             fb_app_secret=env.get("SOCIALCAL_FB_APP_SECRET") or None,
+            fb_app_id=reader.text("SOCIALCAL_FB_APP_ID", "") or None,
             graph_calls_per_hour=reader.number("SOCIALCAL_GRAPH_CALLS_PER_HOUR", defaults.graph_calls_per_hour, int, minimum=1),
             graph_budget_window_seconds=reader.number("SOCIALCAL_GRAPH_BUDGET_WINDOW_SECONDS",
                                                       defaults.graph_budget_window_seconds, int, minimum=1),
             insights_budget_share=reader.number("SOCIALCAL_INSIGHTS_BUDGET_SHARE", defaults.insights_budget_share,
                                                 float, minimum=0.0, maximum=1.0),
+            budget_pacing_from=reader.number("SOCIALCAL_BUDGET_PACING_FROM", defaults.budget_pacing_from, float,
+                                             minimum=0.0, maximum=1.0),
+            reels_per_window=reader.number("SOCIALCAL_REELS_PER_WINDOW", defaults.reels_per_window, int, minimum=0),
+            token_min_days=reader.number("SOCIALCAL_TOKEN_MIN_DAYS", defaults.token_min_days, int, minimum=0),
             usage_pause_percent=reader.number("SOCIALCAL_USAGE_PAUSE_PERCENT", defaults.usage_pause_percent,
                                               float, minimum=1.0, maximum=100.0),
             publish_lease_seconds=reader.number("SOCIALCAL_PUBLISH_LEASE_SECONDS", defaults.publish_lease_seconds,
@@ -122,6 +145,8 @@ class Settings:
             task_events=reader.flag("SOCIALCAL_TASK_EVENTS", defaults.task_events),
             max_publish_attempts=reader.number("SOCIALCAL_MAX_PUBLISH_ATTEMPTS", defaults.max_publish_attempts,
                                                int, minimum=1),
+            schedule_max_days=reader.number("SOCIALCAL_SCHEDULE_MAX_DAYS", defaults.schedule_max_days, int,
+                                            minimum=1, maximum=75),
             redispatch_after_seconds=reader.number("SOCIALCAL_REDISPATCH_AFTER_SECONDS",
                                                    defaults.redispatch_after_seconds, int, minimum=1),
             dispatch_every_seconds=reader.number("SOCIALCAL_DISPATCH_EVERY_SECONDS", defaults.dispatch_every_seconds,

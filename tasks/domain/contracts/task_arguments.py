@@ -164,11 +164,17 @@ class RequeueFailed(TaskArguments):
     failed_job_id: Uuid
 
 
+class CheckTokens(NoArguments):
+    """Beat, daily: check every active integration's token with one cheap call (debug_token or /me)."""
+
+    task = TaskName.CHECK_TOKENS
+
+
 TASK_ARGUMENTS: dict[str, type[TaskArguments]] = {
     model.task.value: model for model in (
         PlanMonth, PlanNextMonth, Intake, Approve, Reject, PublishPost, DispatchDue, ReschedulePost, CancelPost,
         UpdateMessage, PullPage, PullAll, SyncPostMetrics, DetectAnomalies, BuildReportInput, BuildAllReports,
-        RequeueFailed,
+        RequeueFailed, CheckTokens,
     )
 }
 
