@@ -58,8 +58,11 @@ EXPECTED_CALLS = {
     "link": 1,  # POST /{page}/feed
     "photo": 1,  # POST /{page}/photos (scheduled photo post)
     "album": ALBUM_SIZE + 1,  # n x POST /{page}/photos (unpublished) + POST /{page}/feed attached_media
-    "video": 1,  # POST {video host}/{page}/videos
-    "reel": 4,  # POST video_reels start, POST rupload, GET status, POST video_reels finish
+    # POST {video host}/{page}/videos, then GET /{video} for its own Page post id (the create answers
+    # only the video id: GRAPH_NOTES "Publishing"; tasks.domain.publisher._video_post)
+    "video": 2,
+    # POST video_reels start, POST rupload, GET status, POST video_reels finish, GET /{video} post id
+    "reel": 5,
 }
 # Goals (issue 15): pipeline / same-work baseline, burst of 200 at 100 ms Graph latency, paced latency,
 # worker CPU per post at 0 ms for the one-call content types.
