@@ -19,7 +19,7 @@ import pytest
 
 from models import FailedJob, OutboxMessage, PostEvent, PostStatus, SocialPost
 from models.db import transaction
-from tests.conftest import WorkerFactory
+from tests.conftest import TEST_CONCURRENCY, WorkerFactory
 from tests.support.beat import FastBeat
 from tests.support.factories import connect, make_tenant
 from tests.support.pipeline import approve_post, assert_exactly_once, future, write_post
@@ -32,7 +32,9 @@ WORKER_ENV = {
     "SOCIALCAL_GRAPH_TIMEOUT_SECONDS": "3",
     "SOCIALCAL_REDISPATCH_AFTER_SECONDS": "5",
 }
-POSTS = 24
+# Enough for the backlog to still be draining when a third is done, whatever the workers' pool
+# (SOCIALCAL_TEST_POOL=threads runs TEST_CONCURRENCY publishes at once per worker).
+POSTS = 24 * TEST_CONCURRENCY
 
 
 def _statuses(post_ids: list[str]) -> dict[str, str]:
