@@ -37,6 +37,9 @@ from cryptography.fernet import Fernet
 from tests.support import stack
 from tests.support.stack import ROOT, process_cpu_seconds  # noqa: F401 - used by the benches
 
+# The benches' worker processes are the tests' (``tests.support.stack.WorkerGroup``).
+Workers = stack.WorkerGroup
+
 BROKER_URL = os.environ.get("SOCIALCAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 PG_ADMIN_URL = os.environ.get("SOCIALCAL_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Throughput runs must not be paced by the per-token budget (benchmarked separately): every Page

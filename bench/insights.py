@@ -322,7 +322,10 @@ def describe(run: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1000, help="Pages (one tenant each; default 1000)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes, solo pool (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--pool", choices=("solo", "threads", "prefork"), default="solo",
+                        help="Celery pool of each worker process (default solo; threads overlaps Graph waits)")
+    parser.add_argument("--concurrency", type=int, default=8, help="threads or children per process (not solo)")
     parser.add_argument("--posts-per-page", type=int, default=3, help="published posts per Page (default 3)")
     parser.add_argument("--history-days", type=int, default=35,
                         help="stored days of insights per Page before the daily pull (default 35: the anomaly "
@@ -349,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     env = common.configure(db_url, sandbox.graph_url, extra={"SOCIALCAL_LOG_LEVEL": args.log_level.upper(),
                                                              "SOCIALCAL_INSIGHTS_SPREAD_SECONDS": "0"})
     redis = common.redis_client()
-    workers = common.Workers("worker.app:app", ["insights"], env, args.workers, log_dir, "ins", loglevel=args.log_level)
+    workers = common.Workers("worker.app:app", ["insights"], env, args.workers, log_dir, "ins", loglevel=args.log_level,
+                             pool=args.pool, concurrency=1 if args.pool == "solo" else args.concurrency)
     try:
         t0 = time.time()
         print(f"setup: database {db_url.rsplit('/', 1)[-1]}, sandbox {sandbox.base_url}, worker logs {log_dir}",
@@ -389,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             "socialcal insights benchmark (daily pull)",
             f"  size    : {args.pages} Pages (one tenant each), {args.posts_per_page} published posts per Page, "
             f"{'no history (backfill timed first)' if args.backfill else f'{args.history_days} days of stored history per Page'}, "
-            f"{args.workers} worker processes (solo pool, insights queue), sandbox latency {args.latency_ms:g} ms",
+            f"{args.workers} worker processes ({args.pool} pool"
+            f"{'' if args.pool == 'solo' else f', {args.concurrency} each'}, insights queue), "
+            f"sandbox latency {args.latency_ms:g} ms",
             f"  stack   : Redis broker {common.BROKER_URL}, {backend}, sandbox in a {args.sandbox}, {mach['cpus']} CPUs "
             f"(load {mach['loadavg_1m_at_start']} at start); setup {setup_seconds:.1f} s (not timed)",
             f"  budget  : {common.BIG_BUDGET:,} calls/hour per Page token (socialcal budget and sandbox): not the "

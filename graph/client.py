@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Literal, Mapping, Protocol, Sequence
@@ -50,7 +51,7 @@ from graph.answers import (
     text_or_none,
     with_limit,
 )
-from graph.http import pooled_session
+from graph.http import ThreadSessions, pooled_session
 from graph.usage import Usage
 from worker.core.redaction import register_secret
 
@@ -185,7 +186,10 @@ def _query_time(url: str, name: str) -> int | None:
 
 
 class GraphClient:
-    """One token's view of the Graph API. Not thread-safe: give each task its own instance."""
+    """One token's view of the Graph API: give each task its own instance. Calls may run on several
+    threads at once (an album's uploads, ``tasks.domain.album_uploads``): the session must then be
+    a ``graph.http.ThreadSessions`` (each thread its own ``requests.Session``), as workers' and the
+    default one are."""
 
     def __init__(
         self,
@@ -196,7 +200,7 @@ class GraphClient:
         app_secret: str | None = None,
         connect_timeout: float = 3.05,
         read_timeout: float = 30.0,
-        session: requests.Session | None = None,
+        session: requests.Session | ThreadSessions | None = None,
         hooks: CallHooks | None = None,
         scope_id: str | None = None,
     ) -> None:
@@ -213,11 +217,12 @@ class GraphClient:
             register_secret(secret)  # so every log line and stored error masks it
         self.timeout = (connect_timeout, read_timeout)
         self._owns_session = session is None
-        self.session = session or pooled_session(pool_connections=4, pool_maxsize=16)
+        self.session = session or ThreadSessions(lambda: pooled_session(pool_connections=4, pool_maxsize=16))
         self.hooks = hooks
         self.scope_id = scope_id
         self.token_key = token_fingerprint(token)
         self.calls = 0  # HTTP requests actually sent (refusals by before_call are not counted)
+        self._calls_lock = threading.Lock()  # an album's uploads run on several threads
         self.last_usage: Usage | None = None
 
     def __repr__(self) -> str:
@@ -269,7 +274,8 @@ class GraphClient:
         if self.hooks is not None:
             self.hooks.before_call(call)  # may raise (budget refusal): then nothing is sent
 
-        self.calls += 1
+        with self._calls_lock:
+            self.calls += 1
         error: GraphError | None = None
         try:
             response = self.session.request(

@@ -6,6 +6,8 @@ line, error or failed_jobs row written by that process can show it.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -14,8 +16,12 @@ from sqlalchemy import select
 
 from models.db import transaction
 from models.tenancy import Integration
+from worker.core.process_local import PerProcess
 from worker.core.redaction import register_secret
 from worker.core.settings import Settings, SettingsError, get_settings
+
+
+OPENED_TOKENS_KEPT = 4096
 
 
 class TokenDecryptError(RuntimeError):
@@ -29,17 +35,30 @@ class TokenCipher:
                                 "(generate one with `socialcal keys generate`)")
         self._newest = Fernet(keys[0].encode())
         self._all = MultiFernet([Fernet(k.encode()) for k in keys])
+        # Ciphertext -> token for the tokens this process opened recently: a publish decrypted its
+        # Page's token every time (an HMAC and an AES pass). Only a process that already held the
+        # token keeps it, and the redactor knows every one of them (``register_secret``).
+        self._opened: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
 
     def encrypt(self, token: str) -> str:
         register_secret(token)
         return self._all.encrypt(token.encode()).decode()
 
     def decrypt(self, ciphertext: str) -> str:
+        with self._lock:
+            token = self._opened.get(ciphertext)
+        if token is not None:
+            return token
         try:
             token = self._all.decrypt(ciphertext.encode()).decode()
         except InvalidToken:
             raise TokenDecryptError("stored Page token cannot be decrypted with any configured key") from None
         register_secret(token)
+        with self._lock:
+            self._opened[ciphertext] = token
+            while len(self._opened) > OPENED_TOKENS_KEPT:
+                self._opened.popitem(last=False)
         return token
 
     def is_current(self, ciphertext: str) -> bool:
@@ -54,8 +73,13 @@ class TokenCipher:
         return self._all.rotate(ciphertext.encode()).decode()
 
 
+_ciphers: PerProcess[tuple[str, ...], "TokenCipher"] = PerProcess()
+
+
 def get_cipher(settings: Settings | None = None) -> TokenCipher:
-    return TokenCipher((settings or get_settings()).encryption_keys)
+    """This process's cipher for the configured keys (made once per key list)."""
+    keys = tuple((settings or get_settings()).encryption_keys)
+    return _ciphers.get(keys, lambda: TokenCipher(keys))
 
 
 def generate_key() -> str:

@@ -54,7 +54,8 @@ class SocialcalTask(Task):
         except (OperationalError, InterfaceError) as error:
             # The database went away (a restart, a failover, a dropped connection). The transaction
             # rolled back whole, so the task is simply run again once the database is back; the pool
-            # (pre-ping) replaces the dead connections. Only when it stays away is this a failure.
+            # replaces the dead connections (a disconnect invalidates it; idle ones are pinged at
+            # checkout: models.db). Only when it stays away is this a failure.
             retries = self.request.retries or 0
             if retries >= DATABASE_RETRIES:
                 raise

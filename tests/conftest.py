@@ -112,6 +112,12 @@ def worker_env(database_url: str, sandbox_server: "object", **extra: str) -> dic
     return env
 
 
+# Integration tests run their workers on the solo pool; SOCIALCAL_TEST_POOL=threads runs the same
+# tests on the thread pool the publish queue uses in production (SOCIALCAL_TEST_CONCURRENCY threads).
+TEST_POOL = os.environ.get("SOCIALCAL_TEST_POOL", "solo")
+TEST_CONCURRENCY = int(os.environ.get("SOCIALCAL_TEST_CONCURRENCY", "8" if TEST_POOL == "threads" else "1"))
+
+
 class WorkerFactory:
     """Starts real worker processes for one test and stops (or kills) them all afterwards."""
 
@@ -122,7 +128,7 @@ class WorkerFactory:
         self.started: list[WorkerProcess] = []
 
     def start(self, queues: tuple[str, ...] = ("publish", "default", "insights"), name: str | None = None,
-              pool: str = "solo", concurrency: int = 1, **extra_env: str) -> WorkerProcess:
+              pool: str = TEST_POOL, concurrency: int = TEST_CONCURRENCY, **extra_env: str) -> WorkerProcess:
         proc = WorkerProcess(worker_env(self.database_url, self.sandbox_server, **extra_env), self.log_dir,
                              queues, name=name, pool=pool, concurrency=concurrency)
         self.started.append(proc)

@@ -22,6 +22,7 @@ from celery import Celery
 from celery.signals import setup_logging, worker_init, worker_process_init, worker_ready, worker_shutdown
 from kombu import Queue as KombuQueue
 
+from models.db import configure_pool
 from schedules.beat import beat_schedule
 from tasks.domain.recovery import recover_on_start
 from worker import unrunnable
@@ -105,10 +106,11 @@ def make_app() -> Celery:
         beat_schedule=beat_schedule(settings),
         # Beat's bookkeeping file lives outside the working tree (and the image's code directory).
         beat_schedule_filename=settings.beat_schedule_file,
-        # Task events (received, started, succeeded, failed, retried) from workers and task-sent from
-        # every producer, so Flower and `celery events` see the pipeline without extra flags. Over
-        # Redis they are pub/sub: with nobody listening they cost one PUBLISH each and pile up nowhere.
-        worker_send_task_events=True,
+        # Task events (received, started, succeeded...) cost a worker three Redis PUBLISHes per task, a
+        # quarter of a publish's CPU, so workers start without them (SOCIALCAL_TASK_EVENTS=on turns
+        # them on); Flower turns them on by itself while it runs (it broadcasts ``enable_events``
+        # every 5 s: flower/events.py), so it still shows every task. Producers send task-sent.
+        worker_send_task_events=settings.task_events,
         task_send_sent_event=True,
     )
     if settings.broker_url.startswith(("redis://", "rediss://")):
@@ -135,6 +137,22 @@ def _configure_child_logging(**_kwargs: Any) -> None:
 # Each worker's /metrics (SOCIALCAL_METRICS_PORT): multiprocess mode is switched on before the pool
 # forks, the endpoint starts once the worker is ready, and both go away with the worker.
 _metrics_endpoint = WorkerEndpoint()
+
+
+def uses_threads(worker: Any) -> bool:
+    """Whether this worker runs its tasks on Celery's thread pool (``--pool threads``)."""
+    pool_cls = getattr(worker, "pool_cls", None)
+    name = pool_cls if isinstance(pool_cls, str) else getattr(pool_cls, "__module__", "")
+    return "thread" in str(name)
+
+
+@worker_init.connect
+def _size_database_pool(sender: Any = None, **_kwargs: Any) -> None:
+    """A thread-pool worker runs ``concurrency`` tasks at once in one process, each holding a
+    database connection for a moment: the pool must have one per thread (plus the recovery sweep's),
+    or threads would queue for connections instead of for the network."""
+    if sender is not None and uses_threads(sender):
+        configure_pool(int(getattr(sender, "concurrency", 0) or 1) + 2)
 
 
 @worker_init.connect

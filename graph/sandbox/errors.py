@@ -76,5 +76,5 @@ def invalid(message: str, **kwargs: Any) -> SandboxError:
 
 def nonexisting_field(edge: str, node_type: str) -> SandboxError:
     """Graph's answer to an edge the node does not have, including edges Meta removed
-    (``promotable_posts``, gone since v3.3): code 100, "Tried accessing nonexisting field"."""
+    (``promotable_posts``, removed in v3.3): code 100, "Tried accessing nonexisting field"."""
     return invalid(f"Tried accessing nonexisting field ({edge}) on node type ({node_type})")

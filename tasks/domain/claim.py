@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import Session
 
 from models import Integration, PostStatus, SocialPost, Tenant, utcnow
 from tasks.domain.approval import current_hash
 from tasks.domain.events import record_event
+from tasks.domain.publish_store import claim_post
 from worker.core.logging import get_logger
 from worker.core.settings import Settings
 
@@ -39,18 +39,7 @@ def claim(session: Session, post_id: str, owner: str, settings: Settings, now: d
     """One conditional UPDATE: exactly one worker wins, whatever the number of copies of the message."""
     now = now or utcnow()
     lease_until = now + timedelta(seconds=settings.publish_lease_seconds)
-    result = session.execute(
-        update(SocialPost)
-        .where(SocialPost.id == post_id, or_(
-            and_(SocialPost.status == PostStatus.APPROVED,
-                 or_(SocialPost.due_at.is_(None), SocialPost.due_at <= now)),
-            and_(SocialPost.status == PostStatus.PUBLISHING, SocialPost.lease_expires_at < now),
-        ))
-        .values(status=PostStatus.PUBLISHING, lease_owner=owner, lease_expires_at=lease_until,
-                due_at=lease_until, enqueued_at=None, attempts=SocialPost.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 1:
+    if claim_post(session, post_id, owner, now, lease_until):  # built once: tasks.domain.publish_store
         return True
     post = session.get(SocialPost, post_id)
     if post is not None and post.status in REFUSABLE:

@@ -12,12 +12,11 @@ from __future__ import annotations
 from typing import Literal
 
 import redis
-import requests
 
 from graph.budget import BudgetHooks, GraphBudget
 from graph.client import GraphClient
 from graph.errors import ReelLimitReached, Transient
-from graph.http import pooled_session
+from graph.http import ThreadSessions
 from graph.local_budget import ProcessBudget
 from graph.metering import MeteredHooks
 from graph.tokens import TokenClient, app_access_token
@@ -28,14 +27,16 @@ from worker.core.settings import Settings, get_settings
 
 Purpose = Literal["publish", "insights"]
 
-_sessions: PerProcess[str, requests.Session] = PerProcess()
+_sessions: PerProcess[str, ThreadSessions] = PerProcess()
 _redis_clients: PerProcess[str, redis.Redis] = PerProcess()
 _budgets: PerProcess[Settings, GraphBudget] = PerProcess()
 
 
-def _shared_session() -> requests.Session:
-    """One pooled Session per process (keep-alive across tasks; never shared across a fork)."""
-    return _sessions.get("graph", pooled_session)
+def _shared_session() -> ThreadSessions:
+    """One pooled Session per thread of this process (keep-alive across tasks; never shared across a
+    fork, nor between the threads of a ``--pool threads`` worker: ``requests.Session`` is not
+    documented as thread-safe). Redis clients and budgets are shared: redis-py's pool is thread-safe."""
+    return _sessions.get("graph", ThreadSessions)
 
 
 def redis_client(url: str) -> redis.Redis:

@@ -7,6 +7,7 @@ platform draft or live) also records how long it took from its approval.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from models import PostEvent, SocialPost, utcnow
 from models.db import after_commit
+from tasks.domain.publish_store import insert_event
 from worker.core import metrics
 from worker.core.redaction import redact
 
@@ -28,11 +30,12 @@ def record_event(session: Session, post: SocialPost, kind: str, *, actor: str | 
 
 
 def record_post_event(session: Session, post_id: str, tenant_id: str, kind: str, *, actor: str | None = None,
-                      **detail: Any) -> PostEvent:
-    """The same, by ids: publishing writes its events in the transaction of its fenced update."""
-    event = _add(session, post_id, tenant_id, kind, actor, detail)
-    _count_after_commit(session, post_id, kind, None)
-    return event
+                      approved_at: datetime | None = None, **detail: Any) -> None:
+    """The same, by ids: publishing writes its events in the transaction of its fenced update, with
+    one statement built once (``tasks.domain.publish_store``) and the approval time it already read
+    at the claim (so putting the post on the Page reads nothing more)."""
+    insert_event(session, post_id, tenant_id, kind, redact({k: v for k, v in detail.items() if v is not None}), actor)
+    _count_after_commit(session, post_id, kind, None, approved_at)
 
 
 def _add(session: Session, post_id: str, tenant_id: str, kind: str, actor: str | None,
@@ -43,9 +46,11 @@ def _add(session: Session, post_id: str, tenant_id: str, kind: str, actor: str |
     return event
 
 
-def _count_after_commit(session: Session, post_id: str, kind: str, status: str | None) -> None:
-    approved_at = None
-    if kind in ON_PAGE_KINDS:
+def _count_after_commit(session: Session, post_id: str, kind: str, status: str | None,
+                        approved_at: datetime | None = None) -> None:
+    if kind not in ON_PAGE_KINDS:
+        approved_at = None
+    elif approved_at is None:
         # One primary-key read in the transaction that puts the post on the Page (no extra commit).
         approved_at = session.execute(select(SocialPost.approved_at).where(SocialPost.id == post_id)).scalar()
 

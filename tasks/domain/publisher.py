@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from graph.client import GraphClient
 from graph.errors import Ambiguous, GraphError, InvalidRequest, RateLimited
+from models import FailedJob, Integration, PostStatus, SocialPost, utcnow
+from models.db import run_transaction
+from tasks.domain import album_uploads, publish_store
 from tasks.domain import reconcile as recon
-from models import FailedJob, Integration, PostStatus, SocialPost, Tenant, utcnow
-from models.db import transaction
 from tasks.domain.approval import scheduling_window
 from tasks.domain.claim import GateRefused, approval_problem, claim, status_problem
 from tasks.domain.clients import client_for_integration, reserve_reel_slot
@@ -105,6 +105,7 @@ class Snapshot:
     auto_publish: bool
     graph_ids: dict[str, Any]
     intent: dict[str, Any]
+    approved_at: datetime | None = None
 
 
 @dataclass
@@ -146,20 +147,19 @@ class Publisher:
         with this write or not at all (the ``failed_jobs`` row of a failure).
         """
         events = self._pending_events + ([event] if event else [])
-        with transaction() as session:
-            result = session.execute(
-                update(SocialPost)
-                .where(SocialPost.id == self.post_id, SocialPost.lease_owner == self.owner,
-                       SocialPost.status == PostStatus.PUBLISHING)
-                .values(**{**self._renewal(), **self._pending_values, **values})
-                .execution_options(synchronize_session=False))
-            if result.rowcount != 1:
+        values = {**self._renewal(), **self._pending_values, **values}
+
+        def write(session: Session) -> None:
+            if publish_store.fenced_update(session, self.post_id, self.owner, values) != 1:
                 raise LeaseLost(self.post_id)
             for kind, detail in events:
                 assert self.snap is not None
-                record_post_event(session, self.post_id, self.snap.tenant_id, kind, **detail)
+                record_post_event(session, self.post_id, self.snap.tenant_id, kind, approved_at=self.snap.approved_at,
+                                  **detail)
             if in_transaction is not None:
                 in_transaction(session)
+
+        run_transaction(write)  # once more if the connection was dead before the commit (models.db)
         self._pending_values, self._pending_events = {}, []
 
     def _renewal(self) -> dict[str, Any]:
@@ -233,13 +233,14 @@ class Publisher:
         A refusal is recorded and committed before ``GateRefused`` is raised, a hold (tenant paused,
         Page disconnected: ``tasks.domain.holds``) before ``Held``: each must outlive the exception.
         """
-        with transaction() as session:
+        refusal_job: FailedJob | None = None
+
+        def gate(session: Session) -> tuple[bool, str | None, str | None]:
+            nonlocal refusal_job
             if not claim(session, self.post_id, self.owner, self.settings):
-                return False
-            post = session.get(SocialPost, self.post_id)
+                return False, None, None
+            post, tenant, integration = publish_store.load_post(session, self.post_id)
             assert post is not None
-            tenant = session.get(Tenant, post.tenant_id)
-            integration = session.get(Integration, post.integration_id) if post.integration_id else None
             problem = approval_problem(post, integration)
             # The operator paused the tenant or disconnected the Page: the post waits, it does not fail.
             waiting = hold_reason(tenant, integration) if problem is None else None
@@ -254,8 +255,7 @@ class Publisher:
                 post.last_error = f"refused at publish time: {problem}"
                 post.lease_owner = post.lease_expires_at = post.due_at = None
                 record_event(session, post, "publish_refused", reason=problem)
-                refusal = GateRefused(problem)
-                refusal_job = self._failed_job(refusal, post.tenant_id)
+                refusal_job = self._failed_job(GateRefused(problem), post.tenant_id)
                 session.add(refusal_job)  # with the failure, or not at all
                 log.warning("publish_refused", reason=problem)
             else:
@@ -266,11 +266,18 @@ class Publisher:
                     post_id=post.id, tenant_id=post.tenant_id, integration=integration, content_type=post.content_type,
                     message=post.message, link=post.link, media=list(post.media or []), scheduled_at=post.scheduled_at,
                     auto_publish=tenant.auto_publish, graph_ids=dict(post.graph_ids or {}),
-                    intent=dict(post.publish_intent or {}),
+                    intent=dict(post.publish_intent or {}), approved_at=post.approved_at,
                 )
+            return True, waiting, problem
+
+        won, waiting, problem = run_transaction(gate)
+        if not won:
+            return False
         if waiting is not None:
             raise Held(waiting)
         if problem is not None:
+            assert refusal_job is not None
+            refusal = GateRefused(problem)
             mark_recorded(refusal, refusal_job.id)  # committed: the task must not write a second row
             raise refusal
         return True
@@ -362,16 +369,11 @@ class Publisher:
         if "post_id" in self.snap.graph_ids:
             return str(self.snap.graph_ids["post_id"])
         photos: dict[str, Any] = dict(self.snap.graph_ids.get("photos") or {})
-        for index, media in enumerate(self.snap.media):
-            stored = photos.get(str(index))
-            if stored and time.time() - stored["at"] < PHOTO_REUSE_LIMIT.total_seconds():
-                continue
-            # Unpublished photos are not on the Page: an unknown outcome here is simply uploaded again.
-            result = self.client.upload_photo(self.snap.integration.page_id, media["url"],
-                                              alt_text=media.get("alt_text"), published=False,
-                                              temporary=scheduled_at is not None)
-            photos[str(index)] = {"id": result.id, "at": time.time()}
-            self._landed("photos", dict(photos))
+        # All at once, each id stored as it returns (tasks.domain.album_uploads). Unpublished photos are
+        # not on the Page: an unknown outcome here is simply uploaded again.
+        album_uploads.upload_missing(self.client, self.snap.integration.page_id, self.snap.media, photos,
+                                     PHOTO_REUSE_LIMIT.total_seconds(), temporary=scheduled_at is not None,
+                                     store=lambda: self._landed("photos", dict(photos)))
         media_ids = [photos[str(i)]["id"] for i in range(len(self.snap.media))]
         try:
             with self._in_flight("feed"):

@@ -3,9 +3,10 @@
 Each test runs its own server (``tests.support.own_services``) on a free port and points only its own
 workers at it; the shared Redis and PostgreSQL are never touched. While a backlog of approved posts
 drains through real workers, the server is stopped and started again. Workers must reconnect by
-themselves (PostgreSQL: the pool's pre-ping and the task retry on a lost database; Redis: Celery's
-broker reconnection, redis-py's reconnect for the call budget), and at the end every approved post is
-on the sandbox Page exactly once, with one ``scheduled`` event each: no transaction cut by the restart
+themselves (PostgreSQL: the pool's invalidation on a disconnect, its ping of idle connections, the
+publisher's one retry of a transaction the restart cut before its commit and the task retry on a lost
+database; Redis: Celery's broker reconnection, redis-py's reconnect for the call budget), and at the
+end every approved post is on the sandbox Page exactly once, with one ``scheduled`` event each: no transaction cut by the restart
 left half of itself behind.
 """
 
@@ -18,7 +19,7 @@ import pytest
 
 from models import FailedJob, OutboxMessage, PostEvent, PostStatus, SocialPost
 from models.db import transaction
-from tests.conftest import WorkerFactory
+from tests.conftest import TEST_CONCURRENCY, WorkerFactory
 from tests.support.beat import FastBeat
 from tests.support.factories import connect, make_tenant
 from tests.support.pipeline import approve_post, assert_exactly_once, future, write_post
@@ -31,7 +32,9 @@ WORKER_ENV = {
     "SOCIALCAL_GRAPH_TIMEOUT_SECONDS": "3",
     "SOCIALCAL_REDISPATCH_AFTER_SECONDS": "5",
 }
-POSTS = 24
+# Enough for the backlog to still be draining when a third is done, whatever the workers' pool
+# (SOCIALCAL_TEST_POOL=threads runs TEST_CONCURRENCY publishes at once per worker).
+POSTS = 24 * TEST_CONCURRENCY
 
 
 def _statuses(post_ids: list[str]) -> dict[str, str]:

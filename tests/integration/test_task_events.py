@@ -1,4 +1,5 @@
-"""Task events from a real worker reach a listener on the broker, as Flower listens (`celery events`)."""
+"""Task events from a real worker reach a listener on the broker once it asks for them, as Flower does
+(`enable_events`, then `celery events`)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,14 @@ def test_a_listener_sees_sent_received_and_failed_events_of_one_task(db, workers
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
     assert ready.wait(10)
-    wait_for(lambda: seen, 15, what="the event stream (worker heartbeats)")  # bound before anything is sent
+
+    def enabled() -> bool:
+        # Workers start without task events (their CPU cost; worker/app.py): a monitor turns them on,
+        # as Flower does by broadcasting enable_events every 5 s. Until then the stream stays empty.
+        app.control.enable_events()
+        return bool(seen)
+
+    wait_for(enabled, 15, interval=1.0, what="the event stream (worker heartbeats)")  # bound before anything is sent
     post_id = str(uuid.uuid4())  # no such post: the task fails for good, with a plain reason
     result = app.send_task("approval.approve", args=[post_id, "ann", "0" * 64])
     wait_for(lambda: {"task-sent", "task-received", "task-started", "task-failed"} <=

@@ -1,5 +1,7 @@
 """The app is configured for at-least-once delivery, as DESIGN.md requires."""
 
+import os
+
 from worker.app import HARD_TIME_LIMIT_SECONDS, SOFT_TIME_LIMIT_SECONDS, app
 from worker.core.queues import Queue
 
@@ -54,6 +56,22 @@ def test_beat_state_file_is_outside_the_checkout():
     assert checkout not in Path(app.conf.beat_schedule_filename).resolve().parents
 
 
-def test_task_events_are_on_so_flower_works_out_of_the_box():
-    assert app.conf.worker_send_task_events is True
+def test_task_events_wait_for_flower_unless_switched_on():
+    """Workers start without task events (Flower enables them while it runs); the setting turns them on."""
+    from worker.app import make_app
+    from worker.core.settings import get_settings
+
+    assert app.conf.worker_send_task_events is False
     assert app.conf.task_send_sent_event is True
+    previous = os.environ.get("SOCIALCAL_TASK_EVENTS")
+    os.environ["SOCIALCAL_TASK_EVENTS"] = "on"
+    get_settings.cache_clear()
+    try:
+        assert make_app().conf.worker_send_task_events is True
+    finally:
+        if previous is None:
+            os.environ.pop("SOCIALCAL_TASK_EVENTS")
+        else:
+            os.environ["SOCIALCAL_TASK_EVENTS"] = previous
+        get_settings.cache_clear()
+        app.set_default()

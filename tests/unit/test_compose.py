@@ -30,7 +30,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 SETTINGS_SOURCE = ROOT / "worker" / "core" / "settings.py"
 
-REQUIRED_SERVICES = {"redis", "postgres", "migrate", "worker-publish", "worker-insights", "beat", "sandbox",
+REQUIRED_SERVICES = {"redis", "postgres", "migrate", "worker-publish", "worker-default", "worker-insights", "beat", "sandbox",
                      "metrics", "flower", "prometheus"}
 MONITORING = {"metrics", "flower", "prometheus"}
 PROMETHEUS_CONFIG = ROOT / "monitoring" / "prometheus.yml"
@@ -350,12 +350,27 @@ def test_worker_queues_cover_the_pipeline() -> None:
             queues = option_value(command_of(service), "-Q", "--queues")
             assert queues, f"{name}: worker without -Q"
             consumed[name] = {q.strip() for q in queues.split(",") if q.strip()}
-    assert consumed.get("worker-publish") == {"publish", "default"}, f"worker-publish consumes {consumed.get('worker-publish')}"
+    assert consumed.get("worker-publish") == {"publish"}, f"worker-publish consumes {consumed.get('worker-publish')}"
+    assert consumed.get("worker-default") == {"default"}, f"worker-default consumes {consumed.get('worker-default')}"
     assert consumed.get("worker-insights") == {"insights"}, f"worker-insights consumes {consumed.get('worker-insights')}"
     everything = set().union(*consumed.values())
     missing = {q.value for q in WORKER_QUEUES} - everything
     assert not missing, f"no worker consumes {sorted(missing)}"
     assert not {q.value for q in AGENT_QUEUES} & everything, "agent queues belong to the outside agents"
+
+
+def test_publish_queue_runs_on_threads() -> None:
+    """The publish queue waits on Graph: its worker runs a thread pool; the others keep prefork."""
+    for name, service in services().items():
+        if role(service) != "worker":
+            continue
+        pool = option_value(command_of(service), "--pool", "-P")
+        if name == "worker-publish":
+            assert pool == "threads", f"worker-publish pool {pool}"
+            threads = option_value(command_of(service), "--concurrency", "-c")
+            assert threads and int(threads.split(":-")[-1].rstrip("}")) >= 8, f"worker-publish threads {threads}"
+        else:
+            assert pool in (None, "prefork"), f"{name}: pool {pool}"
 
 
 def test_workers_shut_down_gracefully() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import click
 from sqlalchemy import select
@@ -78,23 +78,24 @@ def _bulk_options(statuses: frozenset[PostStatus], default: str | None = None) -
 @_bulk_options(bulk.CANCELLABLE)
 def posts_cancel(tenant_id: str, status: str, limit: int, dry_run: bool, as_json: bool) -> None:
     """Cancel a tenant's posts in one status; posts on the Page are deleted there by a worker."""
-    with transaction() as session:
-        selection = bulk.select_posts(session, tenant_id, status, limit=limit)
-    if dry_run:
-        emit_bulk(selection.as_dict(), None, as_json, f"{status} post(s)")
-        return
-    check_broker(get_settings())
-    emit_bulk(selection.as_dict(), bulk.cancel_each(selection.ids), as_json, f"{status} post(s)")
+    _bulk_on_posts(tenant_id, status, limit, dry_run, as_json, bulk.cancel_each)
 
 
 @posts.command("retry")
 @_bulk_options(bulk.RETRYABLE, default=PostStatus.FAILED.value)
 def posts_retry(tenant_id: str, status: str, limit: int, dry_run: bool, as_json: bool) -> None:
     """Retry a tenant's failed posts: back to approved, the gate re-checked, never twice on the Page."""
+    _bulk_on_posts(tenant_id, status, limit, dry_run, as_json, bulk.retry_each)
+
+
+def _bulk_on_posts(tenant_id: str, status: str, limit: int, dry_run: bool, as_json: bool,
+                   act: Callable[[list[str]], Any]) -> None:
+    """Select a tenant's posts in ``status``; with ``--dry-run`` only count them, else ``act`` on each
+    (after checking the broker is there to carry the follow-ups)."""
     with transaction() as session:
         selection = bulk.select_posts(session, tenant_id, status, limit=limit)
     if dry_run:
         emit_bulk(selection.as_dict(), None, as_json, f"{status} post(s)")
         return
     check_broker(get_settings())
-    emit_bulk(selection.as_dict(), bulk.retry_each(selection.ids), as_json, f"{status} post(s)")
+    emit_bulk(selection.as_dict(), act(selection.ids), as_json, f"{status} post(s)")

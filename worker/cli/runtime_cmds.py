@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -10,18 +12,76 @@ import click
 
 from worker.app import app
 from worker.cli.output import emit_table
-from worker.core.queues import WORKER_QUEUES
+from worker.core.queues import WORKER_QUEUES, Queue
+
+
+# The publish queue waits on the network (Graph answers take 100–1000 ms), so it runs on threads:
+# many publishes in flight per process, with the GIL free while each waits. Everything else keeps
+# the prefork pool (planning and anomaly scoring use CPU). README "Operate" says why not gevent.
+PUBLISH_THREADS = 16
+IO_QUEUES = frozenset({Queue.PUBLISH.value})
+
+
+def worker_commands(queues: list[str], concurrency: int | None, publish_threads: int,
+                    extra: list[str]) -> list[list[str]]:
+    """The ``celery worker`` argument lists ``socialcal worker --pool auto`` runs: the publish queue
+    on a thread pool of its own, the other queues on prefork, as two Celery workers."""
+    io = [q for q in queues if q in IO_QUEUES]
+    rest = [q for q in queues if q not in IO_QUEUES]
+    commands = []
+    if io:
+        name = ["-n", "publish@%h"] if rest else []
+        commands.append(["worker", "-Q", ",".join(io), "--pool", "threads", "--concurrency",
+                         str(concurrency if concurrency and not rest else publish_threads), *name])
+    if rest:
+        commands.append(["worker", "-Q", ",".join(rest), "--pool", "prefork",
+                         *(["--concurrency", str(concurrency)] if concurrency else [])])
+    return [[*argv, "--loglevel", "INFO", *extra] for argv in commands]
+
+
+def _supervise(commands: list[list[str]]) -> int:
+    """Run each Celery worker as a child process; pass on stop signals; when one ends, stop the rest."""
+    children = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker.app:app", *argv]) for argv in commands]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, forward)
+    code = 0
+    while True:
+        ended = [child for child in children if child.poll() is not None]
+        if ended:
+            code = next((c.returncode for c in ended if c.returncode), 0)
+            forward(signal.SIGTERM, None)
+            for child in children:
+                child.wait()
+            return code
+        time.sleep(0.5)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--queues", "-Q", default=",".join(q.value for q in WORKER_QUEUES), show_default=True)
-@click.option("--concurrency", "-c", type=int, default=None, help="Worker processes (default: CPU count).")
-@click.option("--pool", default="prefork", show_default=True)
+@click.option("--concurrency", "-c", type=int, default=None,
+              help="Worker processes of the prefork pool (default: CPU count), or threads with --pool threads.")
+@click.option("--pool", default="auto", show_default=True,
+              help="auto: the publish queue on threads (--publish-threads), other queues on prefork; "
+                   "or any Celery pool for all the queues given.")
+@click.option("--publish-threads", type=int, default=PUBLISH_THREADS, show_default=True,
+              help="Threads of the publish queue's pool (--pool auto).")
 @click.pass_context
-def worker(ctx: click.Context, queues: str, concurrency: int | None, pool: str) -> None:
-    """Run a Celery worker (extra options are passed to Celery)."""
-
-    argv = ["worker", "-Q", queues, "--pool", pool, "--loglevel", "INFO", *ctx.args]
+def worker(ctx: click.Context, queues: str, concurrency: int | None, pool: str, publish_threads: int) -> None:
+    """Run Celery workers (extra options are passed to Celery)."""
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    if pool == "auto":
+        commands = worker_commands(names, concurrency, publish_threads, list(ctx.args))
+        if len(commands) == 1:
+            app.worker_main(commands[0])
+            return
+        raise SystemExit(_supervise(commands))
+    argv = ["worker", "-Q", ",".join(names), "--pool", pool, "--loglevel", "INFO", *ctx.args]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     app.worker_main(argv)

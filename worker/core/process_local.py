@@ -42,3 +42,4 @@ class PerProcess(Generic[K, V]):
         with self._lock:
             items, self._items = list(self._items.values()), {}
         return items
+

@@ -61,6 +61,10 @@ class Settings:
     # Whether a worker, once ready, re-sends what dead workers held (leases as they expire, lost
     # wake-ups); off only for tests that show the dispatch_due backstop on its own.
     recover_on_start: bool = True
+    # Whether workers send Celery task events from the start. Off by default: three events per task
+    # cost about a quarter of a publish worker's CPU, and Flower switches them on by itself while it
+    # runs (it broadcasts enable_events every 5 s), so nothing is lost when nobody watches.
+    task_events: bool = False
     # Claims of one post before it is failed for good (a bug or a poison post must not loop forever).
     max_publish_attempts: int = 25
     # How far ahead a post is handed to Meta as a scheduled post; later posts wait in the database until
@@ -138,6 +142,7 @@ class Settings:
             publish_lease_seconds=reader.number("SOCIALCAL_PUBLISH_LEASE_SECONDS", defaults.publish_lease_seconds,
                                                 int, minimum=5),
             recover_on_start=reader.flag("SOCIALCAL_RECOVER_ON_START", defaults.recover_on_start),
+            task_events=reader.flag("SOCIALCAL_TASK_EVENTS", defaults.task_events),
             max_publish_attempts=reader.number("SOCIALCAL_MAX_PUBLISH_ATTEMPTS", defaults.max_publish_attempts,
                                                int, minimum=1),
             schedule_max_days=reader.number("SOCIALCAL_SCHEDULE_MAX_DAYS", defaults.schedule_max_days, int,
