@@ -1,8 +1,8 @@
 """The budget's Python side, exactly: the client hooks hand the right token, purpose and error to the
 budget and fail closed, refusal texts, pause boundaries, argument errors. Written against the mutants a
 mutation run of graph/budget.py left alive (bench/mutation.py), before issue 12 made the budget per Page
-over 24 h; the tests of that run's numbers (shape, peek, usage pauses) were dropped at the merge and are
-to be rewritten for the new budget (bench/mutation_survivors.md)."""
+over 24 h; the tests of that run's numbers (shape, peek, usage pauses) were dropped at the merge and
+rewritten for the per-Page budget in test_budget_sizing.py."""
 
 from __future__ import annotations
 
