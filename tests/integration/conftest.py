@@ -69,3 +69,15 @@ def own_pg_db(own_postgres: OwnPostgres, tmp_path: Path, monkeypatch: pytest.Mon
         drop_database(url, admin_url=own_postgres.admin_url)
     except Exception:  # noqa: BLE001 - the cluster is destroyed next anyway
         pass
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list, dict, dict]]:
+    """Messages the code sends after commit (agent queues, follow-up tasks) as (name, args, kwargs,
+    options), captured instead of brokered. (test_lease_and_outbox.py captures one level lower.)"""
+    from worker.app import app
+
+    captured: list[tuple[str, list, dict, dict]] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=(), kwargs=None, **options:
+                        captured.append((name, list(args), dict(kwargs or {}), options)))
+    return captured

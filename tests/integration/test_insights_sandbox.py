@@ -72,17 +72,6 @@ def stored(integration_id: str) -> dict[tuple[str, date], float | None]:
         return {(metric, measured_day(end_time)): value for metric, end_time, value in rows}
 
 
-@pytest.fixture
-def sent(monkeypatch) -> list[tuple[str, list, dict, dict]]:
-    """Messages the code sends after commit (agent queues, follow-up tasks), captured, not brokered."""
-    from worker.app import app
-
-    captured: list[tuple[str, list, dict, dict]] = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=(), kwargs=None, **options:
-                        captured.append((name, list(args), dict(kwargs or {}), options)))
-    return captured
-
-
 # ----------------------------------------------------------------------------- pulls
 
 

@@ -30,16 +30,6 @@ from worker.core.queues import AGENT_MESSAGE_NAMES
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def sent(monkeypatch) -> list[tuple[str, list, dict, dict]]:
-    from worker.app import app
-
-    captured: list[tuple[str, list, dict, dict]] = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=(), kwargs=None, **options:
-                        captured.append((name, list(args), dict(kwargs or {}), options)))
-    return captured
-
-
 def strict(schema: Any) -> Any:
     """The schema with every object closed: a property it does not list is an error."""
     schema = copy.deepcopy(schema)
