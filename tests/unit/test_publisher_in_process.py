@@ -7,39 +7,22 @@ test (bench/mutation.py). (Issue 11 reworks reconciliation, live and draft: re-c
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
-
 import pytest
 
-from models import PostEvent, PostStatus, SocialPost, utcnow
+from models import PostEvent, PostStatus, SocialPost
 from models.db import transaction
 from tasks.domain.publisher import publish_post
-from tests.support.factories import connect, make_tenant
-from tests.support.pipeline import approve_post, events, live_posts, post_row, write_post
+from tests.support.pipeline import (
+    approve_post,
+    events,
+    live_posts,
+    post_row,
+    write_post,
+)
+from tests.support.publishing import bring_due, failed_jobs, publish
 from worker.core.settings import get_settings
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def page(db, sandbox, redis_client, monkeypatch):
-    monkeypatch.setattr("tasks.domain.approval.enqueue", lambda *a, **k: None)
-    # A Page and token of its own: the shared call budget in Redis is keyed by them and outlives the test.
-    record = sandbox.add_page(page_id=str(uuid.uuid4().int % 10**15 + 10**15), name="Cafe",
-                              token=f"EAAtest{uuid.uuid4().hex}")
-    tenant_id = make_tenant()
-    connect(tenant_id, record.page_id, record.token, "Cafe")
-    return {"tenant_id": tenant_id, "page_id": record.page_id}
-
-
-def _publish(post_id: str, owner: str = "w1") -> dict:
-    return publish_post(post_id, owner, get_settings())
-
-
-def _bring_due(post_id: str) -> None:
-    with transaction() as s:
-        s.get(SocialPost, post_id).due_at = utcnow() - timedelta(seconds=1)
 
 
 IMAGES = [{"url": f"https://cdn.example/{i}.jpg", "type": "image"} for i in range(3)]
@@ -55,7 +38,7 @@ IMAGES = [{"url": f"https://cdn.example/{i}.jpg", "type": "image"} for i in rang
 def test_each_content_type_is_scheduled_on_the_page_once(page, sandbox, extra, content_type):
     post_id = write_post(page["tenant_id"], f"a {content_type} post", **extra)
     approve_post(post_id)
-    outcome = _publish(post_id)
+    outcome = publish(post_id)
     row = post_row(post_id)
     assert outcome == {"post_id": post_id, "status": PostStatus.SCHEDULED, "external_id": row.external_id}
     assert (row.status, row.content_type, row.publish_mode, row.attempts) == (
@@ -71,7 +54,7 @@ def test_each_content_type_is_scheduled_on_the_page_once(page, sandbox, extra, c
         done = s.query(PostEvent).filter_by(post_id=post_id, kind="scheduled").one()
         assert done.detail["external_id"] == row.external_id and done.detail["publish_url"] == row.publish_url
     # A second message for the same post sends nothing more.
-    assert _publish(post_id, "w2")["status"] == "skipped"
+    assert publish(post_id, "w2")["status"] == "skipped"
     if content_type != "video":
         assert len(live_posts(sandbox, page["page_id"])) == 1
 
@@ -80,11 +63,11 @@ def test_a_write_applied_but_unanswered_is_reconciled_not_sent_again(page, sandb
     sandbox.set_faults([{"method": "POST", "path": "feed", "mode": "apply_then_fail", "rate": 1.0, "count": 1}])
     post_id = write_post(page["tenant_id"], "ambiguous text")
     approve_post(post_id)
-    first = _publish(post_id)
+    first = publish(post_id)
     assert first["status"] == "waiting"
     assert post_row(post_id).status == PostStatus.APPROVED and post_row(post_id).publish_intent
-    _bring_due(post_id)
-    second = _publish(post_id, "w2")
+    bring_due(post_id)
+    second = publish(post_id, "w2")
     assert second["status"] == PostStatus.SCHEDULED
     assert "reconciled" in events(post_id)
     assert [p["message"] for p in live_posts(sandbox, page["page_id"])] == ["ambiguous text"]
@@ -92,16 +75,6 @@ def test_a_write_applied_but_unanswered_is_reconciled_not_sent_again(page, sandb
 
 
 # ----------------------------------------------------------------------------- the gate at publish time
-
-
-def _failed_jobs(post_id: str) -> list:
-    from models import FailedJob
-
-    with transaction() as s:
-        rows = s.query(FailedJob).filter_by(post_id=post_id).all()
-        for row in rows:
-            s.expunge(row)
-        return rows
 
 
 @pytest.mark.parametrize(("change", "problem"), [
@@ -129,7 +102,7 @@ def test_the_gate_refuses_at_publish_time_sends_nothing_and_records_one_failure(
     with transaction() as s:
         assert [e.detail for e in s.query(PostEvent).filter_by(post_id=post_id, kind="publish_refused")] == [
             {"reason": problem}]
-    [job] = _failed_jobs(post_id)
+    [job] = failed_jobs(post_id)
     assert recorded_job_id(refused.value) == job.id
     assert (job.task_name, job.task_id, job.args, job.kwargs, job.tenant_id, job.error_class) == (
         "publishing.publish_post", "task-9", [post_id], {}, page["tenant_id"], "GateRefused")
@@ -143,5 +116,5 @@ def test_a_claim_lost_to_another_worker_answers_skipped(page, sandbox):
 
     with transaction() as s:
         assert claim(s, post_id, "other", get_settings())
-    assert _publish(post_id) == {"post_id": post_id, "status": "skipped"}
+    assert publish(post_id) == {"post_id": post_id, "status": "skipped"}
     assert live_posts(sandbox, page["page_id"]) == []
