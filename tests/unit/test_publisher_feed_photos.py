@@ -80,7 +80,7 @@ def test_a_live_text_post_is_published_on_the_page_with_one_create(page, sandbox
     [on_page] = live_posts(sandbox, str(int(page["page_id"]) + 1))
     assert (on_page["id"], on_page["status"], on_page["message"]) == (row.external_id, "published", "open today")
     assert on_page["unpublished_content_type"] is None
-    assert _graph_writes(sandbox) == ["feed"]
+    assert _graph_writes(sandbox) == ["feed"] and row.graph_ids == {"post_id": row.external_id}
     page_part, post_part = row.external_id.split("_", 1)
     assert row.publish_url == f"https://www.facebook.com/{page_part}/posts/{post_part}"
 
@@ -310,6 +310,31 @@ def test_a_live_album_attaches_every_photo_to_one_published_post(page, sandbox):
     url_of = {p["id"]: p["url"] for p in photos}  # uploaded at once: in any order, attached in the post's
     assert [url_of[media_id] for media_id in on_page["attached_media"]] == [m["url"] for m in ALBUM]
     assert all(p["temporary"] is False and p["attached_to"] == on_page["id"] for p in photos)
+    assert row.graph_ids["post_id"] == row.external_id == on_page["id"]
+
+
+def test_an_album_post_id_is_stored_by_the_outcome_write_right_after_the_in_flight_mark(page, sandbox, monkeypatch):
+    writes = _count_fenced_writes(monkeypatch)
+    post_id = write_post(page["tenant_id"], "album writes", media=ALBUM)
+    approve_post(post_id)
+    publish(post_id)
+    mark, outcome = writes[-2:]
+    assert mark["publish_intent"]["in_flight"]["step"] == "feed" and "post_id" not in mark["graph_ids"]
+    assert outcome["status"] == PostStatus.SCHEDULED and outcome["graph_ids"]["post_id"] == outcome["external_id"]
+
+
+def test_a_lost_draft_album_create_fails_at_once_as_unknown(page, sandbox):
+    """No edge lists drafts, so a draft create whose answer was lost cannot be checked: it fails now,
+    saying so, instead of waiting for a reconciliation that cannot tell."""
+    from tasks.domain.publisher import OutcomeUnknown
+
+    sandbox.set_faults([{"method": "POST", "path": "feed", "mode": "drop", "count": 1}])
+    post_id = write_post(page["tenant_id"], "draft album lost", when=_soon(5), media=ALBUM)
+    approve_post(post_id)
+    with pytest.raises(OutcomeUnknown):
+        publish(post_id)
+    row = post_row(post_id)
+    assert row.status == PostStatus.FAILED and row.publish_intent["in_flight"]["step"] == "feed"
 
 
 def test_a_scheduled_album_uploads_temporary_photos(page, sandbox):
