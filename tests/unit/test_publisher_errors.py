@@ -38,6 +38,7 @@ from tasks.domain.publisher import (
     REEL_RECHECK_SECONDS,
     OutcomeUnknown,
     default_client_factory,
+    publish_post,
 )
 from tasks.domain.reconcile import DRAFT_HINT
 from tests.support.pipeline import approve_post as approve
@@ -422,3 +423,13 @@ def test_a_retry_after_the_lease_was_lost_writes_nothing_and_sends_no_wake_up(pa
     assert "transient_attempts" not in row.publish_intent and row.enqueued_at is None
     assert failed_jobs(post_id) == [] and wake_ups == []
 
+
+
+def test_the_graph_client_is_made_from_the_settings_publish_post_is_given(page, sandbox, wake_ups, monkeypatch):
+    post_id = approved(page, "own settings")
+    given = get_settings()
+    monkeypatch.setenv("SOCIALCAL_GRAPH_URL", "http://127.0.0.1:9/")  # nothing listens there
+    get_settings.cache_clear()
+    outcome = publish_post(post_id, "w1", given)
+    assert outcome == {"post_id": post_id, "status": PostStatus.SCHEDULED, "external_id": post_row(post_id).external_id}
+    assert [p["message"] for p in live_posts(sandbox, page["page_id"])] == ["own settings"]
