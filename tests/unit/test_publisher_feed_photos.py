@@ -5,7 +5,6 @@ created again, and a publish costs the writes ``Publisher._fenced`` promises."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -396,21 +395,6 @@ def test_a_refusal_that_is_not_about_photos_keeps_the_uploads(page, sandbox):
     with pytest.raises(Exception, match="Invalid parameter"):
         publish(post_id)
     assert len(post_row(post_id).graph_ids["photos"]) == 3
-
-
-# ----------------------------------------------------------------------------- the settings it is given
-
-
-def test_the_client_is_built_from_the_settings_the_publisher_was_given(page, sandbox, monkeypatch):
-    given = get_settings()
-    monkeypatch.setenv("SOCIALCAL_GRAPH_URL", "http://127.0.0.1:9/v23.0")  # nothing listens there
-    get_settings.cache_clear()
-    assert get_settings().graph_url != given.graph_url
-    post_id = write_post(page["tenant_id"], "these settings")
-    approve_post(post_id)
-    from tasks.domain.publisher import publish_post
-
-    assert publish_post(post_id, "w1", replace(given))["status"] == PostStatus.SCHEDULED
 
 
 # ----------------------------------------------------------------------------- where a person sees it
