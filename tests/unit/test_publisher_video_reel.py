@@ -118,8 +118,22 @@ def _assert_reel_done(sandbox: Any, page: dict[str, str], post_id: str, mode: st
 # ----------------------------------------------------------------------------- Reels end to end
 
 
+@pytest.fixture
+def finishes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What each Reel finish sent (the call itself goes to the sandbox as ever)."""
+    real = GraphClient.finish_reel
+    sent: list[dict[str, Any]] = []
+
+    def finish(self: GraphClient, page_id: str, video_id: str, **kwargs: Any) -> None:
+        sent.append({"page_id": page_id, "video_id": video_id, **kwargs})
+        real(self, page_id, video_id, **kwargs)
+
+    monkeypatch.setattr(GraphClient, "finish_reel", finish)
+    return sent
+
+
 @pytest.mark.parametrize("mode", ["scheduled", "draft", "live"])
-def test_a_reel_is_sent_once_in_each_mode_and_stored_by_its_video_node(page, sandbox, slots, mode):
+def test_a_reel_is_sent_once_in_each_mode_and_stored_by_its_video_node(page, sandbox, slots, finishes, mode):
     post_id = _media_post(page, mode, f"a {mode} reel", "reel")
     outcome = publish(post_id)
     row = post_row(post_id)
@@ -132,6 +146,10 @@ def test_a_reel_is_sent_once_in_each_mode_and_stored_by_its_video_node(page, san
     scheduled_at = int(aware(row.scheduled_at).timestamp())
     assert on_page["scheduled_publish_time"] == (scheduled_at if mode == "scheduled" else None)
     assert on_page["unpublished_content_type"] == {"scheduled": "SCHEDULED", "draft": "DRAFT", "live": None}[mode]
+    # Meta's video_state names, as its reference spells them.
+    assert [(f["page_id"], f["video_id"], f["video_state"], f["description"]) for f in finishes] == [
+        (page["page_id"], row.graph_ids["video_id"], {"scheduled": "SCHEDULED", "draft": "DRAFT",
+                                                      "live": "PUBLISHED"}[mode], f"a {mode} reel")]
     # A second message for the same post sends nothing more.
     assert publish(post_id, "w2")["status"] == "skipped"
     assert len(_calls(sandbox)) == 5
@@ -331,6 +349,22 @@ def test_a_reel_finish_that_never_landed_is_finished_again(page, sandbox, mode):
                                "GET video", "GET video", "POST video_reels", "GET video"]
 
 
+def test_a_lost_reel_finish_looked_up_once_is_not_looked_up_again_after_a_processing_wait(
+        page, sandbox, monkeypatch):
+    sandbox.set_faults([{"method": "POST", "path": "video_reels", "after": 1, "mode": "error", "code": 2,
+                         "count": 1}])
+    post_id = _media_post(page, "scheduled", "lost, then slow", "reel")
+    assert publish(post_id)["status"] == "waiting"
+    bring_due(post_id)
+    _status_script(monkeypatch, [dict(PROCESSING) for _ in range(REEL_STATUS_POLLS)])
+    assert publish(post_id, "w2") == {"post_id": post_id, "status": "waiting"}  # looked, not there; processing
+    assert "in_flight" not in post_row(post_id).publish_intent  # the Video node said: not finished
+    bring_due(post_id)
+    assert publish(post_id, "w3")["status"] == PostStatus.SCHEDULED
+    assert len(event_details(post_id, "reconciled")) == 1
+    _assert_reel_done(sandbox, page, post_id, "scheduled", "lost, then slow")
+
+
 def test_a_lost_reel_finish_adopted_without_a_permalink_gets_the_reel_url(page, sandbox, monkeypatch):
     sandbox.set_faults([{"method": "POST", "path": "video_reels", "after": 1, "mode": "apply_then_fail",
                          "count": 1}])
@@ -420,6 +454,25 @@ def test_a_video_whose_post_id_never_comes_is_stored_by_its_video_id_after_the_l
     assert (row.status, row.external_id, row.publish_url) == (PostStatus.SCHEDULED, video["id"], permalink)
     assert row.graph_ids == {"video_id": video["id"], "permalink_url": permalink, "post_reads": 5}
     assert _calls(sandbox) == ["POST videos"] + ["GET video"] * 5
+
+
+@pytest.mark.parametrize("content_type", ["video", "reel"])
+def test_a_video_post_id_already_stored_is_used_without_reading_the_video_again(page, sandbox, content_type):
+    """A row that already holds the Video node's post id (an earlier attempt's, or an earlier version's)
+    sends nothing at all and completes with it."""
+    post_id = _media_post(page, "scheduled", f"stored {content_type}", content_type)
+    stored: dict[str, Any] = {"video_id": "122000000000077", "post_id": "122000000000078",
+                              "permalink_url": "https://www.facebook.com/reel/122000000000077/"}
+    if content_type == "reel":
+        stored.update(reel_slot=True, upload_url="https://upload.example/77", uploaded=True, reel_finished=True)
+    with transaction() as session:
+        post = session.get(SocialPost, post_id)
+        assert post is not None
+        post.graph_ids = stored
+    assert publish(post_id)["status"] == PostStatus.SCHEDULED
+    row = post_row(post_id)
+    assert (row.external_id, row.publish_url, row.graph_ids) == ("122000000000078", stored["permalink_url"], stored)
+    assert _calls(sandbox) == []
 
 
 def test_a_video_upload_whose_answer_was_lost_is_adopted_with_its_video_id(page, sandbox):
