@@ -15,7 +15,7 @@ import pytest
 
 from graph.client import GraphClient
 from graph.errors import InvalidRequest
-from models import PostStatus, SocialPost, Tenant, utcnow
+from models import PostStatus, SocialPost, Tenant, TenantStatus, utcnow
 from models.db import transaction
 from tasks.domain import reconcile as recon
 from tasks.domain.publisher import (
@@ -24,6 +24,7 @@ from tasks.domain.publisher import (
     Snapshot,
     default_client_factory,
 )
+from tests.support.factories import integration
 from tests.support.pipeline import (
     approve_post,
     aware,
@@ -229,7 +230,9 @@ def test_a_lost_create_meta_did_not_apply_is_sent_once_more(page, sandbox):
     sandbox.set_faults([{"method": "POST", "path": "feed", "mode": "error", "code": 1, "http_status": 500,
                          "rate": 1.0, "count": 1}])
     post_id, _ = _lost_then_retried(page, "same words", when=when)
-    started_at = post_row(post_id).publish_intent["started_at"]
+    first_intent = post_row(post_id).publish_intent
+    started_at = first_intent["started_at"]
+    assert started_at <= first_intent["in_flight"]["at"]  # publishing started before the call went out
 
     outcome = publish(post_id, "w2")
 
@@ -449,3 +452,122 @@ def test_run_releases_an_auto_publish_post_until_its_time(page, sandbox):
     row = post_row(post_id)
     assert (row.status, aware(row.due_at)) == (PostStatus.APPROVED, aware(row.scheduled_at))
     assert live_posts(sandbox, page["page_id"]) == []
+
+
+# ----------------------------------------------------------------------------- what the claim loads
+
+
+def test_a_refused_post_of_a_paused_tenant_fails_rather_than_waits(page, sandbox):
+    from tasks.domain.claim import GateRefused
+
+    post_id = write_post(page["tenant_id"], "approved words")
+    approve_post(post_id)
+    _edit_row(post_id, message="other words")
+    with transaction() as session:
+        tenant = session.get(Tenant, page["tenant_id"])
+        assert tenant is not None
+        tenant.status = TenantStatus.PAUSED
+
+    with pytest.raises(GateRefused):
+        publish(post_id)
+
+    row = post_row(post_id)
+    assert (row.status, row.hold_reason) == (PostStatus.FAILED, None)
+    [job] = failed_jobs(post_id)
+    assert (job.error_class, job.error_message) == ("GateRefused", "content differs from what was approved")
+
+
+def test_the_last_allowed_attempt_still_publishes_and_clears_a_past_hold(page, sandbox):
+    post_id = write_post(page["tenant_id"], "last try", link="https://example.com/menu")
+    approve_post(post_id)
+    # Held once (the tenant was paused), and every attempt but the last one spent.
+    _edit_row(post_id, attempts=get_settings().max_publish_attempts - 1, hold_reason="tenant is paused")
+
+    assert publish(post_id)["status"] == PostStatus.SCHEDULED
+
+    row = post_row(post_id)
+    assert (row.attempts, row.hold_reason) == (get_settings().max_publish_attempts, None)
+    [on_page] = live_posts(sandbox, page["page_id"])
+    assert (on_page["message"], on_page["link"]) == ("last try", "https://example.com/menu")
+
+
+def test_ids_stored_by_an_earlier_attempt_are_used_not_made_again(page, sandbox):
+    post_id = write_post(page["tenant_id"], "uploaded once", media=VIDEO)
+    approve_post(post_id)
+    # The video was made and its id stored; the worker died reading the video's post.
+    with pytest.raises(WorkerKilled):
+        publish(post_id, client_factory=_dies_after("video_post"))
+    [video] = sandbox.objects(page["page_id"])["videos"]
+    assert post_row(post_id).graph_ids == {"video_id": video["id"]}
+    _expire_lease(post_id)
+
+    outcome = publish(post_id, "w2")
+
+    assert outcome["status"] == PostStatus.SCHEDULED and outcome["external_id"] == video["post_id"]
+    assert len(sandbox.objects(page["page_id"])["videos"]) == 1 and _calls(sandbox, "POST videos") == 1
+
+
+def test_a_lost_video_create_meta_did_not_apply_is_uploaded_once_more(page, sandbox):
+    sandbox.set_faults([{"method": "POST", "path": "videos", "mode": "error", "code": 1, "http_status": 500,
+                         "rate": 1.0, "count": 1}])
+    post_id, _ = _lost_then_retried(page, "video not made", media=VIDEO)
+
+    outcome = publish(post_id, "w2")
+
+    [video] = sandbox.objects(page["page_id"])["videos"]
+    assert outcome["status"] == PostStatus.SCHEDULED and outcome["external_id"] == video["post_id"]
+    assert post_row(post_id).graph_ids["video_id"] == video["id"]
+    assert (_calls(sandbox, "POST videos"), _calls(sandbox, "GET videos")) == (2, 0)
+
+
+def test_a_post_of_the_same_text_at_another_time_is_not_taken_for_ours(page, sandbox):
+    sandbox.set_faults([{"method": "POST", "path": "feed", "mode": "error", "code": 1, "http_status": 500,
+                         "rate": 1.0, "count": 1}])
+    post_id, _ = _lost_then_retried(page, "same text")
+    # Someone scheduled the same text by hand, for another time, around our call.
+    client = default_client_factory(get_settings())(integration(page["integration_id"]))
+    theirs = client.create_feed_post(page["page_id"], message="same text", published=False,
+                                     scheduled_at=aware(post_row(post_id).scheduled_at) + timedelta(hours=1))
+
+    outcome = publish(post_id, "w2")
+
+    assert outcome["status"] == PostStatus.SCHEDULED and outcome["external_id"] != theirs
+    assert sorted(p["id"] for p in live_posts(sandbox, page["page_id"])) == sorted([theirs, outcome["external_id"]])
+    assert event_details(post_id, "reconciled")[0]["candidates"] == 1
+
+
+def test_a_reel_keeps_its_finished_ids_under_a_live_intent_of_the_two_phase_publisher(page, sandbox):
+    _auto_publish(page["tenant_id"])
+    post_id = write_post(page["tenant_id"], "old reel", when=future(days=0), media=VIDEO, content_type="reel")
+    approve_post(post_id)
+    bring_due(post_id)
+    # Reels were always finished in one call: their ids are the post's, whatever the old intent says.
+    permalink = f"https://www.facebook.com/{page['page_id']}/videos/777/"
+    _edit_row(post_id, publish_intent={"mode": "live", "started_at": 1_800_000_000.0},
+              graph_ids={"reel_slot": True, "video_id": "777", "uploaded": True, "reel_finished": True,
+                         "post_id": f"{page['page_id']}_778", "permalink_url": permalink})
+
+    outcome = publish(post_id)
+
+    assert outcome == {"post_id": post_id, "status": PostStatus.PUBLISHED, "external_id": f"{page['page_id']}_778"}
+    row = post_row(post_id)
+    assert (row.publish_url, row.graph_ids["video_id"]) == (permalink, "777")
+    assert sum(sandbox.stats()["calls_by_route"].values()) == 0
+
+
+def test_a_lost_reel_finish_is_adopted_from_its_video_node(page, sandbox):
+    sandbox.set_faults([{"method": "POST", "path": "video_reels", "mode": "apply_then_fail", "rate": 1.0,
+                         "count": 1, "after": 1}], video_processing_seconds=0)
+    post_id, _ = _lost_then_retried(page, "lost reel", media=VIDEO, content_type="reel")
+    assert post_row(post_id).publish_intent["in_flight"]["step"] == "reel_finish"
+
+    outcome = publish(post_id, "w2")
+
+    [reel] = sandbox.objects(page["page_id"])["videos"]
+    assert outcome == {"post_id": post_id, "status": PostStatus.SCHEDULED, "external_id": reel["post_id"]}
+    row = post_row(post_id)
+    assert (row.status, row.graph_ids["post_id"], row.graph_ids["reel_finished"]) == (
+        PostStatus.SCHEDULED, reel["post_id"], True)
+    assert event_details(post_id, "reconciled") == [
+        {"step": "reel_finish", "mode": "scheduled", "adopted": reel["post_id"]}]
+    assert (_calls(sandbox, "POST video_reels"), _calls(sandbox, "GET scheduled_posts")) == (2, 0)
