@@ -571,3 +571,24 @@ def test_a_lost_reel_finish_is_adopted_from_its_video_node(page, sandbox):
     assert event_details(post_id, "reconciled") == [
         {"step": "reel_finish", "mode": "scheduled", "adopted": reel["post_id"]}]
     assert (_calls(sandbox, "POST video_reels"), _calls(sandbox, "GET scheduled_posts")) == (2, 0)
+
+
+def test_a_create_the_page_showed_was_not_made_is_not_looked_up_again(page, sandbox):
+    images = [{"url": f"https://cdn.example/{i}.jpg", "type": "image"} for i in range(3)]
+    sandbox.set_faults([{"method": "POST", "path": "feed", "mode": "error", "code": 1, "http_status": 500,
+                         "rate": 1.0, "count": 1}])
+    post_id, _ = _lost_then_retried(page, "album not made", media=images)
+    # One photo is too old to attach by now, and its new upload is lost too.
+    ids = dict(post_row(post_id).graph_ids)
+    ids["photos"] = {**ids["photos"], "2": {**ids["photos"]["2"], "at": ids["photos"]["2"]["at"] - 86400}}
+    _edit_row(post_id, graph_ids=ids)
+    sandbox.set_faults([{"method": "POST", "path": "photos", "mode": "error", "code": 1, "http_status": 500,
+                         "rate": 1.0, "count": 1}])
+    assert publish(post_id, "w2")["status"] == "waiting"
+    assert "in_flight" not in post_row(post_id).publish_intent
+    bring_due(post_id)
+
+    assert publish(post_id, "w3")["status"] == PostStatus.SCHEDULED
+
+    assert [p["message"] for p in live_posts(sandbox, page["page_id"])] == ["album not made"]
+    assert len(event_details(post_id, "reconciled")) == 1 and _calls(sandbox, "GET scheduled_posts") == 1
