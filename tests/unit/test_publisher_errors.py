@@ -41,6 +41,7 @@ from tasks.domain.publisher import (
     publish_post,
 )
 from tasks.domain.reconcile import DRAFT_HINT
+from tests.support.factories import integration
 from tests.support.pipeline import approve_post as approve
 from tests.support.pipeline import (
     aware,
@@ -145,14 +146,6 @@ def taken_over_during(method: str, post_id: str) -> Callable[[Integration], Any]
     return factory
 
 
-def integration_row(integration_id: str) -> Integration:
-    with transaction() as session:
-        row = session.get(Integration, integration_id)
-        assert row is not None
-        session.expunge(row)
-        return row
-
-
 # ----------------------------------------------------------------------------- failing for good
 
 
@@ -171,9 +164,9 @@ def test_an_expired_token_on_the_create_fails_the_post_with_the_reconnect_hint_a
     assert recorded_job_id(raised.value) == job.id  # the task writes no second row
     assert (job.task_name, job.task_id, job.args, job.tenant_id, job.post_id, job.error_class, job.error_code) == (
         TaskName.PUBLISH_POST.value, "task-1", [post_id], page["tenant_id"], post_id, "AuthError", "190/463")
-    integration = integration_row(page["integration_id"])
-    assert integration.status == IntegrationStatus.NEEDS_RECONNECT
-    assert integration.status_reason == f"{raised.value} — {RECONNECT_HINT}"
+    page_row = integration(page["integration_id"])
+    assert page_row.status == IntegrationStatus.NEEDS_RECONNECT
+    assert page_row.status_reason == f"{raised.value} — {RECONNECT_HINT}"
     assert live_posts(sandbox, page["page_id"]) == [] and wake_ups == []
 
 
@@ -190,7 +183,7 @@ def test_a_validation_error_on_the_create_fails_fast_with_one_failure_row_and_th
     [job] = failed_jobs(post_id)
     assert recorded_job_id(raised.value) == job.id
     assert (job.error_class, job.error_code, job.tenant_id) == ("InvalidRequest", "100", page["tenant_id"])
-    assert integration_row(page["integration_id"]).status == IntegrationStatus.ACTIVE
+    assert integration(page["integration_id"]).status == IntegrationStatus.ACTIVE
     assert calls(sandbox, "POST feed") == 1 and live_posts(sandbox, page["page_id"]) == [] and wake_ups == []
 
 
