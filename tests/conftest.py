@@ -12,9 +12,11 @@ from typing import Iterator
 
 from cryptography.fernet import Fernet
 
+from tests.support.redis_db import this_process_redis_url
+
 # The test process and its workers share one broker db and keys; settings are read lazily, so these
 # only have to be set before the first get_settings() (and before worker.app is imported below).
-os.environ["SOCIALCAL_BROKER_URL"] = os.environ.get("SOCIALCAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ["SOCIALCAL_BROKER_URL"] = this_process_redis_url()
 os.environ.pop("SOCIALCAL_REDIS_URL", None)
 os.environ["SOCIALCAL_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
 os.environ.setdefault("SOCIALCAL_LOG_FORMAT", "json")
