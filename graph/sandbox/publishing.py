@@ -108,8 +108,9 @@ class PublishingRules(PageStore):
             raise invalid("You cannot specify a scheduled publish time on a published post: send published=false "
                           "with scheduled_publish_time")
         scheduled = None if published else self._schedule_time(params, reel=reel)
-        raw_type = param_str(params, "unpublished_content_type")
-        content_type = raw_type.upper() if raw_type else None
+        # Enum values exactly as the SDK spells them (page.py UnpublishedContentType): no case folding, so
+        # a client that sends "draft" fails here rather than only on Meta.
+        content_type = param_str(params, "unpublished_content_type") or None
         if content_type is not None and content_type not in UNPUBLISHED_CONTENT_TYPES:
             raise invalid(f"Param unpublished_content_type must be one of {{{', '.join(sorted(UNPUBLISHED_CONTENT_TYPES))}}}")
         if content_type is not None and published:
@@ -264,7 +265,7 @@ class PublishingRules(PageStore):
             raise invalid(f"Video {video_id} has not been uploaded: POST the file to the upload_url first")
         if video.post_id:
             return {"success": True}
-        state = (param_str(params, "video_state") or "PUBLISHED").upper()
+        state = param_str(params, "video_state") or "PUBLISHED"  # exactly as the SDK spells it: no case folding
         if state not in ("PUBLISHED", "SCHEDULED", "DRAFT"):
             raise invalid("Param video_state must be one of PUBLISHED, SCHEDULED, DRAFT")
         scheduled = None

@@ -99,4 +99,6 @@ def test_all_workers_killed_mid_publish_one_restarted_lands_every_post_once(db, 
     adopted = [p for p in hung if "reconciled" in events(p)]
     assert len(adopted) == 3, "the three posts created under the dead workers are adopted, not sent again"
     (recovery,) = _recovery_lines(survivor.read_log())
-    assert recovery["leases"] == 3 and recovery["approved"] >= len(waiting_ids)
+    # The three dead workers' leases, and possibly one more: the survivor's own consumer may claim a
+    # woken throttled post before its start-up recovery looks (that lease is live, and harmless to wake).
+    assert recovery["leases"] in (3, 4) and recovery["approved"] >= len(waiting_ids)

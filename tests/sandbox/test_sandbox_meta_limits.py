@@ -3,6 +3,7 @@ users), 30 API-published Reels per Page per window, and Meta's OAuth endpoints f
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 SANDBOX_SEED = 12
@@ -118,3 +119,11 @@ def test_revoke_over_the_admin_api(srv):
     page = srv.add_page()
     assert requests.post(f"{srv.base_url}/_sandbox/revoke", json={"token": page.token}, timeout=5).status_code == 200
     assert get_page(srv, page.page_id, page.token).json()["error"]["code"] == 190
+
+
+@pytest.mark.parametrize("state", ["published", "Draft", "LIVE"])
+def test_a_reel_finish_takes_video_state_only_as_the_sdk_spells_it(srv, state):
+    page = srv.add_page()
+    status, body = reel(srv, page, state)
+    assert status == 400 and "video_state must be one of" in body["error"]["message"]
+    assert srv.objects(page.page_id)["posts"] == []

@@ -165,6 +165,8 @@ def test_reel_flow_start_upload_status_finish(srv):
     ({"message": "x", "published": "false", "scheduled_publish_time": "NOW+6912000"}, "75 days"),
     ({"message": "x", "scheduled_publish_time": "NOW+3600"}, "published post"),
     ({"message": "x", "published": "false", "unpublished_content_type": "SCHEDULED"}, "scheduled_publish_time"),
+    # Enum values as the SDK spells them (page.py UnpublishedContentType), never case-folded.
+    ({"message": "x", "published": "false", "unpublished_content_type": "draft"}, "must be one of"),
 ])
 def test_feed_validation_errors(srv, data, fragment):
     page = srv.add_page()

@@ -5,7 +5,6 @@ created again, and a publish costs the writes ``Publisher._fenced`` promises."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,7 +79,7 @@ def test_a_live_text_post_is_published_on_the_page_with_one_create(page, sandbox
     [on_page] = live_posts(sandbox, str(int(page["page_id"]) + 1))
     assert (on_page["id"], on_page["status"], on_page["message"]) == (row.external_id, "published", "open today")
     assert on_page["unpublished_content_type"] is None
-    assert _graph_writes(sandbox) == ["feed"]
+    assert _graph_writes(sandbox) == ["feed"] and row.graph_ids == {"post_id": row.external_id}
     page_part, post_part = row.external_id.split("_", 1)
     assert row.publish_url == f"https://www.facebook.com/{page_part}/posts/{post_part}"
 
@@ -310,6 +309,31 @@ def test_a_live_album_attaches_every_photo_to_one_published_post(page, sandbox):
     url_of = {p["id"]: p["url"] for p in photos}  # uploaded at once: in any order, attached in the post's
     assert [url_of[media_id] for media_id in on_page["attached_media"]] == [m["url"] for m in ALBUM]
     assert all(p["temporary"] is False and p["attached_to"] == on_page["id"] for p in photos)
+    assert row.graph_ids["post_id"] == row.external_id == on_page["id"]
+
+
+def test_an_album_post_id_is_stored_by_the_outcome_write_right_after_the_in_flight_mark(page, sandbox, monkeypatch):
+    writes = _count_fenced_writes(monkeypatch)
+    post_id = write_post(page["tenant_id"], "album writes", media=ALBUM)
+    approve_post(post_id)
+    publish(post_id)
+    mark, outcome = writes[-2:]
+    assert mark["publish_intent"]["in_flight"]["step"] == "feed" and "post_id" not in mark["graph_ids"]
+    assert outcome["status"] == PostStatus.SCHEDULED and outcome["graph_ids"]["post_id"] == outcome["external_id"]
+
+
+def test_a_lost_draft_album_create_fails_at_once_as_unknown(page, sandbox):
+    """No edge lists drafts, so a draft create whose answer was lost cannot be checked: it fails now,
+    saying so, instead of waiting for a reconciliation that cannot tell."""
+    from tasks.domain.publisher import OutcomeUnknown
+
+    sandbox.set_faults([{"method": "POST", "path": "feed", "mode": "drop", "count": 1}])
+    post_id = write_post(page["tenant_id"], "draft album lost", when=_soon(5), media=ALBUM)
+    approve_post(post_id)
+    with pytest.raises(OutcomeUnknown):
+        publish(post_id)
+    row = post_row(post_id)
+    assert row.status == PostStatus.FAILED and row.publish_intent["in_flight"]["step"] == "feed"
 
 
 def test_a_scheduled_album_uploads_temporary_photos(page, sandbox):
@@ -371,21 +395,6 @@ def test_a_refusal_that_is_not_about_photos_keeps_the_uploads(page, sandbox):
     with pytest.raises(Exception, match="Invalid parameter"):
         publish(post_id)
     assert len(post_row(post_id).graph_ids["photos"]) == 3
-
-
-# ----------------------------------------------------------------------------- the settings it is given
-
-
-def test_the_client_is_built_from_the_settings_the_publisher_was_given(page, sandbox, monkeypatch):
-    given = get_settings()
-    monkeypatch.setenv("SOCIALCAL_GRAPH_URL", "http://127.0.0.1:9/v23.0")  # nothing listens there
-    get_settings.cache_clear()
-    assert get_settings().graph_url != given.graph_url
-    post_id = write_post(page["tenant_id"], "these settings")
-    approve_post(post_id)
-    from tasks.domain.publisher import publish_post
-
-    assert publish_post(post_id, "w1", replace(given))["status"] == PostStatus.SCHEDULED
 
 
 # ----------------------------------------------------------------------------- where a person sees it
