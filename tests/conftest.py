@@ -39,6 +39,22 @@ from tests.support.stack import WorkerProcess, create_database, drop_database  #
 from worker.core.settings import get_settings  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def celery_app_left_as_found() -> Iterator[None]:
+    """Every test leaves Celery's current and default app as it found them (socialcal's, on the test
+    broker): domain code sends through the current app, so a test that swapped it and did not swap it
+    back would send a later test's messages to its own, stopped, broker."""
+    from celery import current_app
+
+    before = current_app._get_current_object()
+    yield
+    after = current_app._get_current_object()
+    if after is not before:
+        before.set_current()
+        before.set_default()
+        pytest.fail(f"the test left Celery's current app changed (app {after.main!r}); restored", pytrace=False)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fault-posts", type=int, default=60,
                      help="approved posts the fault suite drains (CI default 60; try 300 locally)")
