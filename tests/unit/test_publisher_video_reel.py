@@ -20,7 +20,7 @@ from graph.sandbox.server import API_VERSION
 from models import PostStatus, SocialPost, Tenant
 from models.db import transaction
 from tasks.domain import publisher as publisher_module
-from tasks.domain.clients import reserve_reel_slot
+from tasks.domain.clients import budget_for, reserve_reel_slot
 from tasks.domain.publisher import REEL_STATUS_POLLS, VIDEO_POST_READS
 from tests.support.pipeline import (
     approve_post,
@@ -139,8 +139,9 @@ def test_a_reel_is_sent_once_in_each_mode_and_stored_by_its_video_node(page, san
     row = post_row(post_id)
     assert outcome == {"post_id": post_id, "status": STATUS_FOR[mode], "external_id": row.external_id}
     _assert_reel_done(sandbox, page, post_id, mode, f"a {mode} reel")
-    # One slot, taken before anything was sent; then start, upload, one status poll, finish, the post read.
-    assert slots == [0]
+    # One slot, taken before anything was sent, on this Page's count; then start, upload, one status poll,
+    # finish, the post read.
+    assert slots == [0] and budget_for(get_settings()).reels_in_window(page["page_id"]) == 1
     assert _calls(sandbox) == ["POST video_reels", "POST rupload", "GET video", "POST video_reels", "GET video"]
     [on_page] = live_posts(sandbox, page["page_id"])
     scheduled_at = int(aware(row.scheduled_at).timestamp())
