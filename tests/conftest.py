@@ -33,6 +33,9 @@ settings.register_profile("ci", max_examples=20, **_HYPOTHESIS_COMMON)
 settings.register_profile("large", max_examples=500, **_HYPOTHESIS_COMMON)
 settings.load_profile("ci")
 
+import worker.core.logging  # noqa: E402
+
+worker.core.logging.CACHE_LOGGERS = False  # capture_logs must see every logger, whichever test used it first
 import worker.app  # noqa: E402,F401 - domain code sends through the current app: socialcal's, on the test broker
 from tests.support.services import REDIS_URL, check_postgres, check_redis, truncate_all  # noqa: E402
 from tests.support.stack import WorkerProcess, create_database, drop_database  # noqa: E402
