@@ -123,9 +123,13 @@ def sandbox_server() -> Iterator["object"]:
 def sandbox(sandbox_server: "object", monkeypatch: pytest.MonkeyPatch) -> Iterator["object"]:
     """The sandbox, emptied of objects, stats and faults, with this process pointed at it."""
     sandbox_server.reset()  # type: ignore[attr-defined]
-    # reset() keeps the budget configuration; a test that shrank it must not leak into the next one.
+    # reset() keeps the budget configuration and the timing knobs; a test that changed one must not
+    # leak into the next one (which, split over processes, may be any test of the suite).
     sandbox_server.set_budget(calls_per_window=200, window_seconds=3600,  # type: ignore[attr-defined]
-                              app_calls_per_window=None, window_mode="fixed")
+                              app_calls_per_window=None, window_mode="fixed",
+                              reels_per_window=30, reels_window_seconds=86400)
+    sandbox_server.set_faults(rules=[], latency_ms=0, fault_timeout_seconds=5.0,  # type: ignore[attr-defined]
+                              video_processing_seconds=0.0)
     monkeypatch.setenv("SOCIALCAL_GRAPH_URL", sandbox_server.graph_url)  # type: ignore[attr-defined]
     monkeypatch.setenv("SOCIALCAL_GRAPH_VIDEO_URL", sandbox_server.video_url)  # type: ignore[attr-defined]
     get_settings.cache_clear()
