@@ -12,9 +12,11 @@ from typing import Iterator
 
 from cryptography.fernet import Fernet
 
+from tests.support.redis_db import this_process_redis_url
+
 # The test process and its workers share one broker db and keys; settings are read lazily, so these
 # only have to be set before the first get_settings() (and before worker.app is imported below).
-os.environ["SOCIALCAL_BROKER_URL"] = os.environ.get("SOCIALCAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ["SOCIALCAL_BROKER_URL"] = this_process_redis_url()
 os.environ.pop("SOCIALCAL_REDIS_URL", None)
 os.environ["SOCIALCAL_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
 os.environ.setdefault("SOCIALCAL_LOG_FORMAT", "json")
@@ -31,15 +33,49 @@ settings.register_profile("ci", max_examples=20, **_HYPOTHESIS_COMMON)
 settings.register_profile("large", max_examples=500, **_HYPOTHESIS_COMMON)
 settings.load_profile("ci")
 
+import worker.core.logging  # noqa: E402
+
+worker.core.logging.CACHE_LOGGERS = False  # capture_logs must see every logger, whichever test used it first
 import worker.app  # noqa: E402,F401 - domain code sends through the current app: socialcal's, on the test broker
 from tests.support.services import REDIS_URL, check_postgres, check_redis, truncate_all  # noqa: E402
 from tests.support.stack import WorkerProcess, create_database, drop_database  # noqa: E402
 from worker.core.settings import get_settings  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def celery_app_left_as_found() -> Iterator[None]:
+    """Every test leaves Celery's current and default app as it found them (socialcal's, on the test
+    broker): domain code sends through the current app, so a test that swapped it and did not swap it
+    back would send a later test's messages to its own, stopped, broker."""
+    from celery import current_app
+
+    before = current_app._get_current_object()
+    yield
+    after = current_app._get_current_object()
+    if after is not before:
+        before.set_current()
+        before.set_default()
+        pytest.fail(f"the test left Celery's current app changed (app {after.main!r}); restored", pytrace=False)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fault-posts", type=int, default=60,
                      help="approved posts the fault suite drains (CI default 60; try 300 locally)")
+
+
+# Started first, so that with several test processes (./dev test runs pytest-xdist with --dist
+# worksteal) the longest tests overlap each other and the many short ones fill in after them, instead
+# of one process running a two-minute test alone at the end.
+LONGEST_FIRST = ("test_service_restarts", "test_faults", "test_budget_workers", "test_page_budget_tokens",
+                 "test_recovery", "test_beat_leader", "test_unknown_outcomes")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.path.stem
+        return 0 if module in LONGEST_FIRST else 1 if item.get_closest_marker("integration") else 2
+
+    items.sort(key=rank)  # stable: the usual order within each rank
 
 
 BACKENDS = [b.strip() for b in os.environ.get("SOCIALCAL_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
@@ -87,9 +123,13 @@ def sandbox_server() -> Iterator["object"]:
 def sandbox(sandbox_server: "object", monkeypatch: pytest.MonkeyPatch) -> Iterator["object"]:
     """The sandbox, emptied of objects, stats and faults, with this process pointed at it."""
     sandbox_server.reset()  # type: ignore[attr-defined]
-    # reset() keeps the budget configuration; a test that shrank it must not leak into the next one.
+    # reset() keeps the budget configuration and the timing knobs; a test that changed one must not
+    # leak into the next one (which, split over processes, may be any test of the suite).
     sandbox_server.set_budget(calls_per_window=200, window_seconds=3600,  # type: ignore[attr-defined]
-                              app_calls_per_window=None, window_mode="fixed")
+                              app_calls_per_window=None, window_mode="fixed",
+                              reels_per_window=30, reels_window_seconds=86400)
+    sandbox_server.set_faults(rules=[], latency_ms=0, fault_timeout_seconds=5.0,  # type: ignore[attr-defined]
+                              video_processing_seconds=0.0)
     monkeypatch.setenv("SOCIALCAL_GRAPH_URL", sandbox_server.graph_url)  # type: ignore[attr-defined]
     monkeypatch.setenv("SOCIALCAL_GRAPH_VIDEO_URL", sandbox_server.video_url)  # type: ignore[attr-defined]
     get_settings.cache_clear()

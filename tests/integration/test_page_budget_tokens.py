@@ -273,8 +273,13 @@ def test_a_throttled_page_pauses_every_worker_token_and_tenant_of_that_page(db, 
         raise AssertionError(f"{error}\n{rows}\n{sandbox.stats()['calls_by_page']}\n"
                              + "\n".join(workers.logs().splitlines()[-40:])) from None
     stats = sandbox.stats()
-    assert stats["burst_throttled"] == 1 and stats["calls_during_backoff"] == 0, stats
     throttled_at = next(call["time"] for call in sandbox.state.call_log(5000) if call["code"] == 80001)
+    timeline = [(round(call["time"] - throttled_at, 3), call["method"], call["kind"], call["page_id"] == record.page_id,
+                 call["status"], call["code"]) for call in sandbox.state.call_log(5000)]
+    assert stats["burst_throttled"] == 1 and stats["calls_during_backoff"] == 0, (
+        f"{stats['calls_by_page']}\ncalls (seconds after the throttle, method, kind, this Page, status, code): "
+        f"{timeline}\nrows: {[(r.message, r.status, r.due_at, (r.last_error or '')[:100]) for r in settled_rows()]}\n"
+        + "\n".join(line for line in workers.logs().splitlines() if "paused" in line or "publish_" in line)[-6000:])
     after = [call for call in sandbox.state.call_log(5000)
              if call["page_id"] == record.page_id and call["time"] > throttled_at]
     assert all(call["time"] >= throttled_at + 59.5 for call in after), "a call for the Page left during the pause"

@@ -10,9 +10,10 @@ import os
 
 import pytest
 
+from tests.support.redis_db import this_process_redis_url
 from tests.support.stack import PG_ADMIN_URL
 
-REDIS_URL = os.environ.get("SOCIALCAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = this_process_redis_url()  # this pytest process's own db (tests.support.redis_db)
 REQUIRE_SERVICES = os.environ.get("SOCIALCAL_REQUIRE_SERVICES") == "1"
 
 

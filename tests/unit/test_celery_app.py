@@ -74,4 +74,5 @@ def test_task_events_wait_for_flower_unless_switched_on():
         else:
             os.environ["SOCIALCAL_TASK_EVENTS"] = previous
         get_settings.cache_clear()
+        app.set_current()  # make_app() made its app the current one too, not only the default
         app.set_default()

@@ -33,6 +33,12 @@ def _redact_rendered(_logger: Any, _method: str, event_dict: dict[str, Any]) -> 
     return event_dict
 
 
+# structlog caches each logger's processors at its first use (fast, and right for a worker). The tests
+# turn it off: structlog.testing.capture_logs cannot see a logger cached before it, and which test
+# first uses a logger depends on how the suite is split over processes.
+CACHE_LOGGERS = True
+
+
 def configure_logging(fmt: str = "auto", level: str = "INFO", *, stream: Any = None, force: bool = False) -> None:
     """Configure structlog and stdlib logging once per process (``force`` re-configures, for tests)."""
     global _configured
@@ -56,7 +62,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", *, stream: Any = N
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=not force,
+        cache_logger_on_first_use=CACHE_LOGGERS and not force,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
