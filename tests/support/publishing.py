@@ -5,14 +5,16 @@ one attempt, and what that attempt left in the database. The fast tests of ``tas
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from models import FailedJob, PostEvent, SocialPost, utcnow
+from graph.client import GraphClient
+from models import FailedJob, Integration, PostEvent, SocialPost, utcnow
 from models.db import transaction
-from tasks.domain.publisher import publish_post
+from tasks.domain.publisher import default_client_factory, publish_post
 from tests.support.factories import connect, make_tenant
 from worker.core.settings import get_settings
 
@@ -32,6 +34,22 @@ def page(db: str, sandbox: Any, redis_client: Any, monkeypatch: pytest.MonkeyPat
 def publish(post_id: str, owner: str = "w1", **kwargs: Any) -> dict[str, Any]:
     """One publish attempt, as the task runs it."""
     return publish_post(post_id, owner, get_settings(), **kwargs)
+
+
+def client_factory_with(**wrappers: Callable[[Callable[..., Any]], Callable[..., Any]]
+                        ) -> Callable[[Integration], GraphClient]:
+    """The publisher's own client factory with some client methods replaced, for moments and answers the
+    sandbox does not produce by itself: each wrapper gets the real bound method and returns what the
+    publisher calls instead (which may still call the real one, so the HTTP call is still made)."""
+    real = default_client_factory(get_settings())
+
+    def factory(integration: Integration) -> GraphClient:
+        client = real(integration)
+        for name, wrap in wrappers.items():
+            setattr(client, name, wrap(getattr(client, name)))
+        return client
+
+    return factory
 
 
 def bring_due(post_id: str) -> None:

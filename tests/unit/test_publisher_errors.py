@@ -51,7 +51,13 @@ from tests.support.pipeline import (
     post_row,
     write_post,
 )
-from tests.support.publishing import bring_due, event_details, failed_jobs, publish
+from tests.support.publishing import (
+    bring_due,
+    client_factory_with,
+    event_details,
+    failed_jobs,
+    publish,
+)
 from worker.core.queues import TaskName
 from worker.core.settings import get_settings
 
@@ -130,20 +136,14 @@ def take_over(post_id: str) -> None:
 
 def taken_over_during(method: str, post_id: str) -> Callable[[Integration], Any]:
     """A client factory whose ``method`` lets another worker take the post over before it is called."""
-    real = default_client_factory(get_settings())
 
-    def factory(integration: Integration) -> Any:
-        client = real(integration)
-        original = getattr(client, method)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
+    def wrap(call: Callable[..., Any]) -> Callable[..., Any]:
+        def taken_over_first(*args: Any, **kwargs: Any) -> Any:
             take_over(post_id)
-            return original(*args, **kwargs)
+            return call(*args, **kwargs)
+        return taken_over_first
 
-        setattr(client, method, call)
-        return client
-
-    return factory
+    return client_factory_with(**{method: wrap})
 
 
 # ----------------------------------------------------------------------------- failing for good
@@ -337,13 +337,8 @@ def test_a_throttled_create_waits_for_the_scope_refunds_the_attempt_and_says_thr
 
 def test_a_video_whose_post_meta_has_not_named_yet_is_read_again_in_thirty_seconds(page, sandbox, wake_ups):
     post_id = approved(page, "a video", media=[{"url": "https://cdn.example/v.mp4", "type": "video"}])
-    real = default_client_factory(get_settings())
-
-    def lagging(integration: Integration) -> Any:  # Meta has the video, its post id lags the upload
-        client = real(integration)
-        client.video_post = lambda video_id: VideoPost(post_id=None, permalink_url=None)
-        return client
-
+    # Meta has the video, its post id lags the upload.
+    lagging = client_factory_with(video_post=lambda _read: lambda video_id: VideoPost(post_id=None, permalink_url=None))
     before = utcnow()
     assert publish(post_id, client_factory=lagging) == {"post_id": post_id, "status": "waiting"}
     after = utcnow()

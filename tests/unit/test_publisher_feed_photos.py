@@ -10,16 +10,15 @@ from typing import Any
 
 import pytest
 
-from graph.client import GraphClient, PhotoResult
+from graph.client import PhotoResult
 from graph.errors import Transient
 from models import PostStatus, SocialPost, utcnow
 from models.db import transaction
 from tasks.domain import publish_store
-from tasks.domain.clients import client_for_integration
 from tasks.domain.publisher import publish_url
 from tests.support.factories import connect, make_tenant
 from tests.support.pipeline import approve_post, aware, live_posts, post_row, write_post
-from tests.support.publishing import bring_due, publish
+from tests.support.publishing import bring_due, client_factory_with, publish
 from worker.core.settings import get_settings
 
 pytestmark = pytest.mark.redis
@@ -43,25 +42,6 @@ def _live_tenant(sandbox: Any, page: dict[str, str]) -> str:
     tenant_id = make_tenant("Live Co", auto_publish=True)
     connect(tenant_id, record.page_id, record.token, "Live")
     return tenant_id
-
-
-class _Wrapped:
-    """A real Graph client with some calls replaced, for answers the sandbox does not give by itself."""
-
-    def __init__(self, real: GraphClient, **overrides: Any) -> None:
-        self._real = real
-        self._overrides = overrides
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._overrides:
-            return self._overrides[name](self._real)
-        return getattr(self._real, name)
-
-
-def _factory(**overrides: Any) -> Any:
-    settings = get_settings()
-    return lambda integration: _Wrapped(client_for_integration(integration, purpose="publish", settings=settings),
-                                        **overrides)
 
 
 # ----------------------------------------------------------------------------- text and link posts
@@ -163,15 +143,15 @@ def test_the_lease_runs_from_each_write_and_the_create_is_marked_in_flight_while
     approve_post(post_id)
     seen: dict[str, Any] = {}
 
-    def create_feed_post(real):
+    def create_feed_post(create):
         def call(*args, **kwargs):
             row = post_row(post_id)
             seen.update(status=row.status, intent=dict(row.publish_intent), lease=row.lease_expires_at,
                         due=row.due_at, mode=row.publish_mode, now=utcnow())
-            return real.create_feed_post(*args, **kwargs)
+            return create(*args, **kwargs)
         return call
 
-    publish(post_id, client_factory=_factory(create_feed_post=create_feed_post))
+    publish(post_id, client_factory=client_factory_with(create_feed_post=create_feed_post))
     lease = timedelta(seconds=get_settings().publish_lease_seconds)
     assert seen["status"] == PostStatus.PUBLISHING and seen["mode"] == "scheduled"
     assert seen["intent"]["in_flight"]["step"] == "feed" and seen["intent"]["in_flight"]["message"] == "during the call"
@@ -240,17 +220,17 @@ def test_a_photo_answer_without_its_post_is_completed_from_page_story_id(page, s
     writes = _count_fenced_writes(monkeypatch)
     seen: dict[str, Any] = {}
 
-    def upload_photo(real):
-        return lambda *a, **k: PhotoResult(id=real.upload_photo(*a, **k).id, post_id=None)
+    def upload_photo(upload):
+        return lambda *a, **k: PhotoResult(id=upload(*a, **k).id, post_id=None)
 
-    def photo_post_id(real):
+    def photo_post_id(real_read):
         def read(photo_id):
             row = post_row(post_id)
             seen.update(graph_ids=dict(row.graph_ids), intent=dict(row.publish_intent), asked=photo_id)
-            return real.photo_post_id(photo_id)
+            return real_read(photo_id)
         return read
 
-    publish(post_id, client_factory=_factory(upload_photo=upload_photo, photo_post_id=photo_post_id))
+    publish(post_id, client_factory=client_factory_with(upload_photo=upload_photo, photo_post_id=photo_post_id))
     row = post_row(post_id)
     [photo] = sandbox.objects(page["page_id"])["photos"]
     assert seen["asked"] == photo["id"] and seen["graph_ids"] == {"photo_id": photo["id"]}
@@ -262,9 +242,9 @@ def test_a_photo_answer_without_its_post_is_completed_from_page_story_id(page, s
 def test_a_photo_whose_post_cannot_be_read_stands_in_by_its_own_id(page, sandbox):
     post_id = write_post(page["tenant_id"], "no story", media=[IMAGE])
     approve_post(post_id)
-    publish(post_id, client_factory=_factory(
-        upload_photo=lambda real: lambda *a, **k: PhotoResult(id=real.upload_photo(*a, **k).id, post_id=None),
-        photo_post_id=lambda real: lambda photo_id: None))
+    publish(post_id, client_factory=client_factory_with(
+        upload_photo=lambda upload: lambda *a, **k: PhotoResult(id=upload(*a, **k).id, post_id=None),
+        photo_post_id=lambda _read: lambda photo_id: None))
     [photo] = sandbox.objects(page["page_id"])["photos"]
     row = post_row(post_id)
     assert (row.status, row.external_id) == (PostStatus.SCHEDULED, photo["id"])
@@ -275,13 +255,13 @@ def test_a_stored_photo_is_not_uploaded_again_when_reading_its_post_failed(page,
     post_id = write_post(page["tenant_id"], "retry the read", media=[IMAGE])
     approve_post(post_id)
 
-    def failing_read(real):
+    def failing_read(_read):
         def read(photo_id):
             raise Transient("(#2) Service temporarily unavailable", code=2)
         return read
 
-    first = publish(post_id, client_factory=_factory(
-        upload_photo=lambda real: lambda *a, **k: PhotoResult(id=real.upload_photo(*a, **k).id, post_id=None),
+    first = publish(post_id, client_factory=client_factory_with(
+        upload_photo=lambda upload: lambda *a, **k: PhotoResult(id=upload(*a, **k).id, post_id=None),
         photo_post_id=failing_read))
     assert first["status"] == "waiting"
     [photo] = sandbox.objects(page["page_id"])["photos"]

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from graph.client import GraphClient
 from graph.errors import InvalidRequest
 from models import PostStatus, SocialPost, Tenant, TenantStatus, utcnow
 from models.db import transaction
@@ -34,7 +33,13 @@ from tests.support.pipeline import (
     post_row,
     write_post,
 )
-from tests.support.publishing import bring_due, event_details, failed_jobs, publish
+from tests.support.publishing import (
+    bring_due,
+    client_factory_with,
+    event_details,
+    failed_jobs,
+    publish,
+)
 from worker.core.settings import get_settings
 
 pytestmark = pytest.mark.redis
@@ -88,20 +93,14 @@ class WorkerKilled(BaseException):
 
 def _dies_after(method: str) -> Any:
     """A client factory whose ``method`` reaches Graph and then the worker dies before the answer."""
-    real = default_client_factory(get_settings())
 
-    def factory(integration: Any) -> GraphClient:
-        client = real(integration)
-        call = getattr(client, method)
-
+    def wrap(call: Any) -> Any:
         def then_die(*args: Any, **kwargs: Any) -> Any:
             call(*args, **kwargs)
             raise WorkerKilled(method)
+        return then_die
 
-        setattr(client, method, then_die)
-        return client
-
-    return factory
+    return client_factory_with(**{method: wrap})
 
 
 def _scheduled_unix(post_id: str) -> int:
